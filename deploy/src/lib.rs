@@ -1,0 +1,31 @@
+//! vnf deployment manifests (format v0): the types, loading from YAML, and validation
+//! that reports every problem at once with file, line, column and field.
+//!
+//! ```yaml
+//! workers: { count: 2, cpus: [0, 1], poll: adaptive }
+//! ports:
+//!   - { name: vm0, type: vhost-user, socket: "${SOCKDIR}/vh0.sock", queue_pairs: 2 }
+//!   - { name: vm1, type: vhost-user, socket: "${SOCKDIR}/vh1.sock", queue_pairs: 2 }
+//! cross_connects:
+//!   - [vm0, vm1]
+//! ```
+#![forbid(unsafe_code)]
+
+mod default;
+mod diagnostic;
+mod expand;
+mod mac;
+mod manifest;
+mod scalar;
+mod suggest;
+mod tree;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use default::{DEFAULT_MANIFEST, DEFAULT_MANIFEST_NAME};
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use manifest::{
+    CrossConnect, Manifest, PollMode, PortKind, PortSpec, SocketMode, VhostUserSpec, Workers,
+};

@@ -1,0 +1,111 @@
+//! Per-queue counters.
+//!
+//! Each counter has one writer at a time (whoever holds the queue's slot lock), so an
+//! increment is a plain load and store, with no locked instruction; readers on the control
+//! thread see a recent value without stopping anyone.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::ring::RingError;
+
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a frame was dropped at a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header (or than the virtio-net header).
+    Runt,
+    /// Longer than a packet buffer holds.
+    Oversize,
+    /// Offload flags or GSO in the virtio-net header, which we never negotiate.
+    BadHeader,
+    /// The worker's buffer pool was empty.
+    NoMbuf,
+    /// The guest had no receive buffers posted.
+    NoRxBuffers,
+    /// The frame is larger than a guest receive buffer and mergeable buffers are off.
+    TooBigForGuest,
+    /// The port has no frontend attached (or the queue is not enabled).
+    Detached,
+    /// The queue is broken (NEEDS_RESET) after a frontend violation.
+    Broken,
+    /// No forwarding destination for the frame.
+    NoDestination,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 9] = [
+        DropReason::Runt,
+        DropReason::Oversize,
+        DropReason::BadHeader,
+        DropReason::NoMbuf,
+        DropReason::NoRxBuffers,
+        DropReason::TooBigForGuest,
+        DropReason::Detached,
+        DropReason::Broken,
+        DropReason::NoDestination,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Runt => "runt",
+            DropReason::Oversize => "oversize",
+            DropReason::BadHeader => "bad_header",
+            DropReason::NoMbuf => "no_mbuf",
+            DropReason::NoRxBuffers => "no_rx_buffers",
+            DropReason::TooBigForGuest => "too_big_for_guest",
+            DropReason::Detached => "detached",
+            DropReason::Broken => "broken",
+            DropReason::NoDestination => "no_destination",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct QueueCounters {
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    drops: [Counter; DropReason::ALL.len()],
+    errors: [Counter; RingError::ALL.len()],
+    pub notifications: Counter,
+}
+
+impl QueueCounters {
+    #[inline]
+    pub fn drop(&self, why: DropReason, n: u64) {
+        self.drops[why as usize].add(n);
+    }
+
+    pub fn drops(&self, why: DropReason) -> u64 {
+        self.drops[why as usize].get()
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().map(Counter::get).sum()
+    }
+
+    pub fn error(&self, e: RingError) {
+        self.errors[e as usize].add(1);
+    }
+
+    pub fn errors(&self, e: RingError) -> u64 {
+        self.errors[e as usize].get()
+    }
+}

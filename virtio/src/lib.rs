@@ -1,0 +1,18 @@
+//! virtio-net over vhost-user: the device that VMs attach to.
+//!
+//! [`port`] keeps a frontend connected and owns the queue slots; [`backend`] speaks the
+//! device side of the vhost-user protocol; [`ring`] and [`net`] move frames through split
+//! virtqueues in guest memory, checking everything the guest wrote.
+
+pub mod backend;
+pub mod counters;
+pub mod mem;
+pub mod net;
+pub mod port;
+pub mod ring;
+pub mod slot;
+
+pub use counters::{DropReason, QueueCounters};
+pub use port::{Mode, PortQueues};
+pub use ring::RingError;
+pub use slot::{Doorbell, QueueSlot};

@@ -1,0 +1,97 @@
+//! The running switch: ports built from the manifest, the forwarding table, and the plan
+//! of which worker polls which queue.
+
+use std::sync::Arc;
+
+use deploy::{Manifest, PortKind, SocketMode};
+use virtio::{Doorbell, Mode, PortQueues};
+
+/// Everything the workers share, read-only after start.
+pub struct Switch {
+    pub ports: Vec<Arc<PortQueues>>,
+    /// For each port, the port its frames leave on (a cross-connect), if any.
+    pub peer: Vec<Option<u16>>,
+}
+
+/// One worker's share of the work.
+pub struct WorkerPlan {
+    pub id: usize,
+    pub cpu: Option<usize>,
+    /// (port, queue pair) receive queues this worker polls.
+    pub rx: Vec<(u16, u16)>,
+    /// For each port, the queue pair this worker transmits on.
+    pub tx_pair: Vec<u16>,
+    pub doorbell: Arc<Doorbell>,
+}
+
+impl Switch {
+    pub fn build(m: &Manifest) -> Switch {
+        let ports: Vec<Arc<PortQueues>> = m
+            .ports
+            .iter()
+            .map(|p| match &p.kind {
+                PortKind::VhostUser(v) => Arc::new(PortQueues::new(&p.name, v.queue_pairs, v.mac)),
+            })
+            .collect();
+        let index = |name: &str| {
+            m.ports
+                .iter()
+                .position(|p| p.name == name)
+                .map(|i| i as u16)
+        };
+        let mut peer = vec![None; ports.len()];
+        for x in &m.cross_connects {
+            // The manifest was validated: both names exist.
+            if let (Some(a), Some(b)) = (index(&x.a), index(&x.b)) {
+                peer[a as usize] = Some(b);
+                peer[b as usize] = Some(a);
+            }
+        }
+        Switch { ports, peer }
+    }
+
+    /// Spreads receive queues over the workers round-robin, pair by pair, so that each
+    /// port's pairs land on different workers; each worker transmits on pair
+    /// `worker % pairs` of every port, so a port with fewer pairs than workers shares
+    /// its transmit queues (the slot lock makes that safe).
+    pub fn plan(&self, m: &Manifest) -> Vec<WorkerPlan> {
+        let n = m.workers.count;
+        let mut plans: Vec<WorkerPlan> = (0..n)
+            .map(|id| WorkerPlan {
+                id,
+                cpu: m.workers.cpus.as_ref().map(|c| c[id]),
+                rx: Vec::new(),
+                tx_pair: self
+                    .ports
+                    .iter()
+                    .map(|p| (id % p.pairs as usize) as u16)
+                    .collect(),
+                doorbell: Arc::new(Doorbell::default()),
+            })
+            .collect();
+        let mut next = 0;
+        for (pi, port) in self.ports.iter().enumerate() {
+            for q in 0..port.pairs {
+                let w = &mut plans[next % n];
+                w.rx.push((pi as u16, q));
+                let _ = port.rx[q as usize].doorbell.set(w.doorbell.clone());
+                next += 1;
+            }
+        }
+        plans
+    }
+
+    /// Starts every port's connection thread.
+    pub fn start_ports(&self, m: &Manifest) -> std::io::Result<()> {
+        for (spec, port) in m.ports.iter().zip(&self.ports) {
+            let PortKind::VhostUser(v) = &spec.kind;
+            let mode = match v.mode {
+                SocketMode::Server => Mode::Server,
+                SocketMode::Client => Mode::Client,
+            };
+            virtio::port::spawn(port.clone(), v.socket.clone(), mode)
+                .map_err(|e| std::io::Error::other(format!("port {}: {e}", spec.name)))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! Forwarding workers: each polls its receive queues, moves each batch to its destination
+//! and transmits it, run to completion; when idle (adaptive polling) it sleeps until a
+//! guest kicks one of its queues.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deploy::PollMode;
+use packet::{Batch, Pool};
+use virtio::counters::Counter;
+use virtio::DropReason;
+
+use crate::switch::{Switch, WorkerPlan};
+
+/// Buffers per worker: enough for a batch in flight on every queue plus slack.
+const POOL_BUFFERS: usize = 4096;
+/// Idle time after which an adaptive worker stops spinning.
+const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(1);
+/// Longest sleep, so a stop request is noticed even without traffic.
+const MAX_SLEEP: Duration = Duration::from_millis(200);
+
+#[derive(Default)]
+pub struct WorkerStats {
+    pub polls: Counter,
+    pub busy_polls: Counter,
+    pub sleeps: Counter,
+}
+
+pub struct Worker {
+    plan: WorkerPlan,
+    switch: Arc<Switch>,
+    poll: PollMode,
+    stats: Arc<WorkerStats>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    pub fn new(
+        plan: WorkerPlan,
+        switch: Arc<Switch>,
+        poll: PollMode,
+        stats: Arc<WorkerStats>,
+        stop: Arc<AtomicBool>,
+    ) -> Worker {
+        Worker {
+            plan,
+            switch,
+            poll,
+            stats,
+            stop,
+        }
+    }
+
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("worker-{}", self.plan.id))
+            .spawn(move || self.run())
+    }
+
+    fn run(self) {
+        if let Some(cpu) = self.plan.cpu {
+            if let Err(e) = pin_to_cpu(cpu) {
+                log::warn!("worker {}: cannot pin to CPU {cpu}: {e}", self.plan.id);
+            }
+        }
+        self.plan.doorbell.bind_current();
+        let mut pool = match Pool::new(POOL_BUFFERS) {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("worker {}: cannot map packet buffers: {e}", self.plan.id);
+                return;
+            }
+        };
+        let mut batch = Batch::default();
+        let mut idle_since: Option<Instant> = None;
+        let mut idle_polls = 0u32;
+        log::info!(
+            "worker {}: polling {} queue(s){}",
+            self.plan.id,
+            self.plan.rx.len(),
+            self.plan
+                .cpu
+                .map(|c| format!(" on CPU {c}"))
+                .unwrap_or_default()
+        );
+        while !self.stop.load(Ordering::Relaxed) {
+            let moved = self.poll_once(&mut pool, &mut batch);
+            self.stats.polls.add(1);
+            if moved > 0 {
+                self.stats.busy_polls.add(1);
+                idle_since = None;
+                idle_polls = 0;
+                continue;
+            }
+            if self.poll == PollMode::Busy {
+                continue;
+            }
+            // Reading the clock on every empty poll would cost more than the poll.
+            idle_polls += 1;
+            if idle_polls % 256 != 0 {
+                continue;
+            }
+            let now = Instant::now();
+            match idle_since {
+                None => idle_since = Some(now),
+                Some(t) if now - t >= IDLE_BEFORE_SLEEP => {
+                    self.sleep();
+                    idle_since = None;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// One pass over every receive queue; returns the number of frames received.
+    #[inline]
+    fn poll_once(&self, pool: &mut Pool, batch: &mut Batch) -> usize {
+        let mut total = 0;
+        for &(p, q) in &self.plan.rx {
+            let port = &self.switch.ports[p as usize];
+            let slot = &port.rx[q as usize];
+            let n = {
+                let Some(mut g) = slot.try_lock() else {
+                    continue;
+                };
+                let Some(nq) = g.as_mut() else { continue };
+                nq.dequeue(pool, batch, p, q, &slot.counters)
+            };
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            self.forward(p, batch, pool, &slot.counters);
+        }
+        total
+    }
+
+    /// Cross-connect: the whole batch leaves on the peer port.
+    #[inline]
+    fn forward(
+        &self,
+        in_port: u16,
+        batch: &mut Batch,
+        pool: &mut Pool,
+        rx: &virtio::QueueCounters,
+    ) {
+        let Some(out) = self.switch.peer[in_port as usize] else {
+            rx.drop(DropReason::NoDestination, batch.len() as u64);
+            batch.free_all(pool);
+            return;
+        };
+        let port = &self.switch.ports[out as usize];
+        let slot = &port.tx[self.plan.tx_pair[out as usize] as usize];
+        let mut g = slot.lock();
+        match g.as_mut() {
+            Some(nq) => nq.enqueue(batch, pool, &slot.counters),
+            None => {
+                slot.counters.drop(DropReason::Detached, batch.len() as u64);
+                batch.free_all(pool);
+            }
+        }
+    }
+
+    /// Asks for kicks on every receive queue and sleeps unless something arrived
+    /// meanwhile; the port's control thread rings the doorbell on a kick.
+    fn sleep(&self) {
+        self.stats.sleeps.add(1);
+        let bell = &self.plan.doorbell;
+        bell.set_sleeping(true);
+        let mut work = false;
+        for &(p, q) in &self.plan.rx {
+            let mut g = self.switch.ports[p as usize].rx[q as usize].lock();
+            if let Some(nq) = g.as_mut() {
+                nq.ring_mut().set_kicks(true);
+                work |= nq.ring().pending().map_or(false, |n| n > 0);
+            }
+        }
+        if !work {
+            std::thread::park_timeout(MAX_SLEEP);
+        }
+        bell.set_sleeping(false);
+        for &(p, q) in &self.plan.rx {
+            let mut g = self.switch.ports[p as usize].rx[q as usize].lock();
+            if let Some(nq) = g.as_mut() {
+                nq.ring_mut().set_kicks(false);
+            }
+        }
+    }
+}
+
+fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks against its size and
+    // sched_setaffinity reads exactly that many bytes.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
