@@ -84,7 +84,7 @@ fn is_float(t: &str) -> bool {
     let mantissa_ok = (!int_part.is_empty() || !frac_part.is_empty())
         && all_digits(int_part)
         && all_digits(frac_part);
-    let exponent_ok = exponent.map_or(true, is_decimal_int);
+    let exponent_ok = exponent.is_none_or(is_decimal_int);
     // Without a dot or an exponent it would have been an integer already.
     mantissa_ok && exponent_ok && (mantissa.contains('.') || exponent.is_some())
 }

@@ -155,7 +155,7 @@ impl Pool {
     fn owns(&self, pkt: &Packet) -> bool {
         let p = pkt.buf.as_ptr() as usize;
         let b = self.base.as_ptr() as usize;
-        p >= b && p < b + self.size && (p - b) % BUF_SIZE == 0
+        p >= b && p < b + self.size && (p - b).is_multiple_of(BUF_SIZE)
     }
 }
 

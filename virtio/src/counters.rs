@@ -34,8 +34,6 @@ pub enum DropReason {
     Oversize,
     /// Offload flags or GSO in the virtio-net header, which we never negotiate.
     BadHeader,
-    /// The worker's buffer pool was empty.
-    NoMbuf,
     /// The guest had no receive buffers posted.
     NoRxBuffers,
     /// The frame is larger than a guest receive buffer and mergeable buffers are off.
@@ -49,11 +47,10 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::BadHeader,
-        DropReason::NoMbuf,
         DropReason::NoRxBuffers,
         DropReason::TooBigForGuest,
         DropReason::Detached,
@@ -66,7 +63,6 @@ impl DropReason {
             DropReason::Runt => "runt",
             DropReason::Oversize => "oversize",
             DropReason::BadHeader => "bad_header",
-            DropReason::NoMbuf => "no_mbuf",
             DropReason::NoRxBuffers => "no_rx_buffers",
             DropReason::TooBigForGuest => "too_big_for_guest",
             DropReason::Detached => "detached",

@@ -6,11 +6,14 @@
 
 pub mod backend;
 pub mod counters;
+pub mod driver;
 pub mod mem;
 pub mod net;
 pub mod port;
 pub mod ring;
 pub mod slot;
+#[cfg(test)]
+mod tests;
 
 pub use counters::{DropReason, QueueCounters};
 pub use port::{Mode, PortQueues};

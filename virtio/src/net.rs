@@ -4,7 +4,7 @@
 //! One batch costs one read of the avail index, one publication of the used index and at
 //! most one notification; per frame it is a descriptor walk and a copy.
 
-use packet::{Batch, Pool};
+use packet::{Batch, Pool, MAX_FRAME};
 
 use crate::counters::{DropReason, QueueCounters};
 use crate::ring::{RingError, Segment, SplitRing};
@@ -94,10 +94,12 @@ impl NetQueue {
             }
         };
         let want = pending.min(out.room());
+        self.ring.prefetch(want as u16);
         let (mut got, mut bytes) = (0usize, 0u64);
         for _ in 0..want {
+            // An empty pool leaves the rest in the ring for the next poll; the worker
+            // counts the shortage.
             let Some(mut pkt) = pool.alloc() else {
-                c.drop(DropReason::NoMbuf, 1);
                 break;
             };
             let res = self.ring.next_head().and_then(|head| {
@@ -136,6 +138,10 @@ impl NetQueue {
     /// The outer error breaks the queue; the inner one drops just this frame.
     #[inline]
     fn copy_out(&self, head: u16, room: &mut [u8]) -> Result<Result<usize, DropReason>, RingError> {
+        // A buffer's room is a little larger than MAX_FRAME (it is rounded up to cache
+        // lines); a longer frame must be dropped all the same.
+        let max = room.len().min(MAX_FRAME);
+        let room = &mut room[..max];
         let mut chain = self.ring.chain(head);
         let mut hdr = [0u8; VNET_HDR_LEN];
         let (mut hdr_got, mut len, mut oversize) = (0usize, 0usize, false);
@@ -192,6 +198,7 @@ impl NetQueue {
                 return;
             }
         };
+        self.ring.prefetch(avail.min(pkts.len() as u16));
         let (mut sent, mut bytes) = (0u64, 0u64);
         for pkt in pkts.drain() {
             if self.broken.is_some() {
@@ -261,8 +268,15 @@ impl NetQueue {
                     }
                     hdr_at = dst;
                     // SAFETY: `room >= hdr_len` bytes at `dst`, checked by the chain walker.
+                    // Whole-array stores: write_bytes would call memset for 12 bytes.
                     unsafe {
-                        std::ptr::write_bytes(dst, 0, self.hdr_len);
+                        if self.hdr_len == VNET_HDR_LEN {
+                            dst.cast::<[u8; VNET_HDR_LEN]>()
+                                .write_unaligned([0; VNET_HDR_LEN]);
+                        } else {
+                            dst.cast::<[u8; VNET_HDR_LEN_LEGACY]>()
+                                .write_unaligned([0; VNET_HDR_LEN_LEGACY]);
+                        }
                         dst = dst.add(self.hdr_len);
                     }
                     room -= self.hdr_len;

@@ -44,7 +44,7 @@ impl PortQueues {
     /// The slot of virtqueue `index`.
     pub fn slot(&self, index: usize) -> &QueueSlot {
         let pair = index / 2;
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             &self.tx[pair]
         } else {
             &self.rx[pair]

@@ -18,7 +18,7 @@ use crate::switch::Switch;
 use crate::worker::{Worker, WorkerStats};
 
 const USAGE: &str = "usage:
-  vnf run [MANIFEST] [--stats SECONDS]   run the switch (the embedded default manifest if none)
+  vnf [run [MANIFEST] [--stats SECONDS]] run the switch (the embedded default manifest if none)
   vnf validate [--print] MANIFEST        check a manifest; --print shows it with defaults filled in
   vnf default-manifest                   print the embedded default manifest";
 
@@ -26,6 +26,8 @@ fn main() -> ExitCode {
     logger::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        // No command at all: run the embedded default manifest.
+        None => run(&[]),
         Some("run") => run(&args[1..]),
         Some("validate") => validate(&args[1..]),
         Some("default-manifest") => {

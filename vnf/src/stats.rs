@@ -78,10 +78,11 @@ pub fn report(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>]) -> Strin
     for (i, w) in workers.iter().enumerate() {
         let _ = writeln!(
             out,
-            "stats worker={i} polls={} busy_polls={} sleeps={}",
+            "stats worker={i} polls={} busy_polls={} sleeps={} pool_empty={}",
             w.polls.get(),
             w.busy_polls.get(),
-            w.sleeps.get()
+            w.sleeps.get(),
+            w.pool_empty.get()
         );
     }
     out.push_str("stats end\n");

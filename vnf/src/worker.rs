@@ -25,6 +25,8 @@ pub struct WorkerStats {
     pub polls: Counter,
     pub busy_polls: Counter,
     pub sleeps: Counter,
+    /// Polls that found the buffer pool empty (frames wait in the rings meanwhile).
+    pub pool_empty: Counter,
 }
 
 pub struct Worker {
@@ -87,6 +89,9 @@ impl Worker {
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut pool, &mut batch);
             self.stats.polls.add(1);
+            if pool.available() == 0 {
+                self.stats.pool_empty.add(1);
+            }
             if moved > 0 {
                 self.stats.busy_polls.add(1);
                 idle_since = None;
@@ -98,7 +103,7 @@ impl Worker {
             }
             // Reading the clock on every empty poll would cost more than the poll.
             idle_polls += 1;
-            if idle_polls % 256 != 0 {
+            if !idle_polls.is_multiple_of(256) {
                 continue;
             }
             let now = Instant::now();
@@ -173,7 +178,7 @@ impl Worker {
             let mut g = self.switch.ports[p as usize].rx[q as usize].lock();
             if let Some(nq) = g.as_mut() {
                 nq.ring_mut().set_kicks(true);
-                work |= nq.ring().pending().map_or(false, |n| n > 0);
+                work |= nq.ring().pending().is_ok_and(|n| n > 0);
             }
         }
         if !work {
