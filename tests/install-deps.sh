@@ -11,6 +11,8 @@ command -v qemu-system-x86_64 >/dev/null && qemu-system-x86_64 --version | grep 
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v dpdk-testpmd >/dev/null || need+=(dpdk)
 command -v tshark >/dev/null || need+=(tshark)
+# cpio(1) reads the harness's initramfs back in its unit tests, as an independent check.
+command -v cpio >/dev/null || need+=(cpio)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod mem;
 pub mod net;
 pub mod port;
+mod relay;
 pub mod ring;
 pub mod slot;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! A vhost-user port: its queue slots, shared with the workers, and the thread that keeps
 //! a frontend connected to it.
 
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,14 +56,24 @@ impl PortQueues {
 
 /// Runs the port's connection loop on its own thread, for the life of the process.
 pub fn spawn(port: Arc<PortQueues>, socket: PathBuf, mode: Mode) -> std::io::Result<()> {
-    let mut listener = match mode {
+    let public = match mode {
         Mode::Server => Some(listen(&socket)?),
         Mode::Client => None,
     };
+    // vhost-user-backend's handler talks to the frontend through the relay (see
+    // relay.rs) over this private socket, named in the abstract namespace so that it
+    // leaves no file behind.
+    let name = format!("vnf-{}-{}", std::process::id(), port.name);
+    let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+    let mut internal = Listener::from(UnixListener::bind_addr(&addr)?);
     std::thread::Builder::new()
         .name(format!("vhost-{}", port.name))
         .spawn(move || loop {
-            if let Err(e) = serve_one(&port, &socket, listener.as_mut()) {
+            let frontend = match &public {
+                Some(l) => accept(l, &port, &socket),
+                None => connect(&port, &socket),
+            };
+            if let Err(e) = serve_one(&port, frontend, &addr, &mut internal) {
                 log::warn!("port {}: {}", port.name, e);
                 std::thread::sleep(Duration::from_millis(500));
             }
@@ -69,51 +81,34 @@ pub fn spawn(port: Arc<PortQueues>, socket: PathBuf, mode: Mode) -> std::io::Res
     Ok(())
 }
 
-fn listen(socket: &Path) -> std::io::Result<Listener> {
+fn listen(socket: &Path) -> std::io::Result<UnixListener> {
     if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    Listener::new(socket, true)
+    // A socket file left by an earlier run would make bind fail.
+    let _ = std::fs::remove_file(socket);
+    UnixListener::bind(socket)
         .map_err(|e| std::io::Error::other(format!("cannot listen on {}: {e}", socket.display())))
 }
 
-/// Serves one frontend connection from start to end.
-fn serve_one(
-    port: &Arc<PortQueues>,
-    socket: &Path,
-    listener: Option<&mut Listener>,
-) -> Result<(), String> {
-    let backend = NetBackend::new(port.clone());
-    let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
-    let mut daemon = VhostUserDaemon::new(port.name.clone(), backend.clone(), mem)
-        .map_err(|e| format!("cannot create device: {e}"))?;
-    match listener {
-        Some(l) => {
-            log::info!("port {}: listening on {}", port.name, socket.display());
-            daemon.start(l).map_err(|e| format!("accept failed: {e}"))?;
+fn accept(l: &UnixListener, port: &PortQueues, socket: &Path) -> UnixStream {
+    log::info!("port {}: listening on {}", port.name, socket.display());
+    loop {
+        match l.accept() {
+            Ok((s, _)) => return s,
+            Err(e) => {
+                log::warn!("port {}: accept failed: {e}", port.name);
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        None => connect(&mut daemon, port, socket),
     }
-    log::info!("port {}: frontend connected", port.name);
-    let result = daemon.wait();
-    backend.disconnect();
-    for h in daemon.get_epoll_handlers() {
-        h.send_exit_event();
-    }
-    drop(daemon);
-    match result {
-        Ok(()) => log::info!("port {}: frontend disconnected", port.name),
-        Err(e) => log::warn!("port {}: frontend disconnected: {e}", port.name),
-    }
-    Ok(())
 }
 
-fn connect(daemon: &mut VhostUserDaemon<NetBackend>, port: &PortQueues, socket: &Path) {
-    let path = socket.to_string_lossy();
+fn connect(port: &PortQueues, socket: &Path) -> UnixStream {
     let mut logged = false;
     loop {
-        match daemon.start_client(&path) {
-            Ok(()) => return,
+        match UnixStream::connect(socket) {
+            Ok(s) => return s,
             Err(e) => {
                 if !logged {
                     log::info!("port {}: waiting for {} ({e})", port.name, socket.display());
@@ -123,4 +118,39 @@ fn connect(daemon: &mut VhostUserDaemon<NetBackend>, port: &PortQueues, socket: 
             }
         }
     }
+}
+
+/// Serves one frontend connection from start to end.
+fn serve_one(
+    port: &Arc<PortQueues>,
+    frontend: UnixStream,
+    internal_addr: &SocketAddr,
+    internal: &mut Listener,
+) -> Result<(), String> {
+    let backend = NetBackend::new(port.clone());
+    let mem = GuestMemoryAtomic::new(GuestMemoryMmap::new());
+    let mut daemon = VhostUserDaemon::new(port.name.clone(), backend.clone(), mem)
+        .map_err(|e| format!("cannot create device: {e}"))?;
+    let handler_side = UnixStream::connect_addr(internal_addr)
+        .map_err(|e| format!("cannot reach the protocol handler: {e}"))?;
+    let relay = crate::relay::spawn(frontend, handler_side)
+        .map_err(|e| format!("cannot start the relay: {e}"))?;
+    daemon
+        .start(internal)
+        .map_err(|e| format!("protocol handler did not start: {e}"))?;
+    log::info!("port {}: frontend connected", port.name);
+    let result = daemon.wait();
+    backend.disconnect();
+    for h in daemon.get_epoll_handlers() {
+        h.send_exit_event();
+    }
+    drop(daemon);
+    for t in relay {
+        let _ = t.join();
+    }
+    match result {
+        Ok(()) => log::info!("port {}: frontend disconnected", port.name),
+        Err(e) => log::warn!("port {}: frontend disconnected: {e}", port.name),
+    }
+    Ok(())
 }

@@ -74,11 +74,18 @@ impl RingError {
 
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Desc {
-    addr: u64,
-    len: u32,
-    flags: u16,
-    next: u16,
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+    pub flags: u16,
+    pub next: u16,
+}
+
+impl Desc {
+    /// A lone device-readable buffer: no NEXT, WRITE or INDIRECT flag.
+    pub const LONE_READABLE: u16 = 0;
+    /// A lone device-writable buffer.
+    pub const LONE_WRITABLE: u16 = DESC_F_WRITE;
 }
 
 /// Where a queue lives and where processing resumes, as negotiated by the frontend.
@@ -212,13 +219,26 @@ impl SplitRing {
     /// Takes the next available chain's head index.
     #[inline]
     pub fn next_head(&mut self) -> Result<u16, RingError> {
+        let head = self.peek_head()?;
+        self.skip_head();
+        Ok(head)
+    }
+
+    /// The next available chain's head index, checked but not taken.
+    #[inline]
+    pub fn peek_head(&self) -> Result<u16, RingError> {
         let slot = 2 + (self.last_avail & self.mask) as usize;
         let head = self.avail_field(slot).load(Ordering::Relaxed);
         if head >= self.size {
             return Err(RingError::DescIndex);
         }
-        self.last_avail = self.last_avail.wrapping_add(1);
         Ok(head)
+    }
+
+    /// Takes the chain `peek_head` returned.
+    #[inline]
+    pub fn skip_head(&mut self) {
+        self.last_avail = self.last_avail.wrapping_add(1);
     }
 
     /// Starts loading the descriptors and first buffers of the next `count` available
@@ -245,6 +265,26 @@ impl SplitRing {
                 }
             }
         }
+    }
+
+    /// Reads descriptor `head` (which `next_head` has checked) as the frontend left it.
+    #[inline]
+    pub fn desc(&self, head: u16) -> Desc {
+        debug_assert!(head < self.size);
+        // SAFETY: `head < size`, inside the descriptor table checked in `new`; volatile
+        // because the frontend may be writing it.
+        unsafe { self.desc.add(head as usize).read_volatile() }
+    }
+
+    /// The buffer of a lone descriptor (`desc.flags` already inspected by the caller).
+    #[inline]
+    pub fn single(&self, d: &Desc) -> Result<*mut u8, RingError> {
+        if d.len == 0 {
+            return Err(RingError::ZeroLength);
+        }
+        self.mem
+            .translate(d.addr, d.len as u64)
+            .ok_or(RingError::Address)
     }
 
     /// Walks the chain starting at `head` (which `next_head` has checked).

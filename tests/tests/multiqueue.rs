@@ -1,0 +1,72 @@
+//! Two-vCPU guests with two queue pairs each: traffic sent from both vCPUs leaves on
+//! both transmit queues, and vnf (two workers) carries it on both queue pairs of both
+//! ports.
+
+use std::time::Duration;
+use vnf_tests::manifest::cross_connected;
+use vnf_tests::net::{await_peer, ipv4, mac, numbered_guest, pinned_pings, summaries};
+use vnf_tests::{serial, Guest, Mode, Port, TempDir, Vnf};
+
+const COUNT: u32 = 200;
+const QUEUES: u32 = 2;
+
+#[test]
+fn multiqueue() {
+    let _serial = serial();
+    let dir = TempDir::new("multiqueue");
+    let ports = [
+        Port::new("vm0", dir.path(), Mode::Server, QUEUES),
+        Port::new("vm1", dir.path(), Mode::Server, QUEUES),
+    ];
+    let mut vnf = Vnf::start(&cross_connected(2, &ports), &[]);
+
+    let start = |port: &Port, n: u8, peer: u8| {
+        let script = format!(
+            "{}; {}; echo PINGS-DONE; sleep 600",
+            await_peer(&ipv4(peer)),
+            pinned_pings(&ipv4(peer), QUEUES, COUNT)
+        );
+        Guest::start(
+            numbered_guest(&port.name, n, port.nic(&mac(n)))
+                .smp(QUEUES)
+                .script(&script),
+        )
+    };
+    let mut guests = [start(&ports[0], 1, 2), start(&ports[1], 2, 1)];
+    for guest in &mut guests {
+        guest.wait_ready();
+    }
+    for guest in &mut guests {
+        let output = guest.expect("PINGS-DONE", Duration::from_secs(240));
+        let runs = summaries(&output);
+        if !(runs.len() == QUEUES as usize && runs.iter().all(|s| s.lossless(COUNT))) {
+            guest.fail(&format!(
+                "expected {QUEUES} runs of {COUNT} pings without loss, got {runs:?}"
+            ));
+        }
+    }
+
+    let stats = vnf.stats();
+    for port in ["vm0", "vm1"] {
+        let queues = stats.queues(port);
+        assert_eq!(
+            queues,
+            ["0", "1"],
+            "{port} should list queue pairs 0 and 1:\n{stats}"
+        );
+        for queue in ["0", "1"] {
+            // The guest's run pinned to this queue's CPU sent COUNT requests here.
+            let rx = stats.counter(port, queue, "rx_packets");
+            assert!(
+                rx >= u64::from(COUNT),
+                "{port} queue {queue} rx_packets={rx}, expected >= {COUNT}:\n{stats}"
+            );
+            let tx = stats.counter(port, queue, "tx_packets");
+            assert!(
+                tx > 0,
+                "{port} queue {queue} delivered nothing to the guest:\n{stats}"
+            );
+        }
+    }
+    vnf.assert_running();
+}
