@@ -94,7 +94,6 @@ impl NetQueue {
             }
         };
         let want = pending.min(out.room());
-        self.ring.prefetch(want as u16);
         let (mut got, mut bytes) = (0usize, 0u64);
         for _ in 0..want {
             // An empty pool leaves the rest in the ring for the next poll; the worker
@@ -231,7 +230,6 @@ impl NetQueue {
                 return;
             }
         };
-        self.ring.prefetch(avail.min(pkts.len() as u16));
         let (mut sent, mut bytes) = (0u64, 0u64);
         for pkt in pkts.drain() {
             if self.broken.is_some() {

@@ -241,32 +241,6 @@ impl SplitRing {
         self.last_avail = self.last_avail.wrapping_add(1);
     }
 
-    /// Starts loading the descriptors and first buffers of the next `count` available
-    /// chains, so that the cache misses on lines the frontend just wrote overlap instead
-    /// of being taken one after another. A hint only: nothing is checked or consumed.
-    #[inline]
-    pub fn prefetch(&self, count: u16) {
-        for i in 0..count {
-            let slot = 2 + (self.last_avail.wrapping_add(i) & self.mask) as usize;
-            let head = self.avail_field(slot).load(Ordering::Relaxed);
-            if head < self.size {
-                // SAFETY: `head < size`: inside the descriptor table.
-                prefetch(unsafe { self.desc.add(head as usize) }.cast());
-            }
-        }
-        for i in 0..count {
-            let slot = 2 + (self.last_avail.wrapping_add(i) & self.mask) as usize;
-            let head = self.avail_field(slot).load(Ordering::Relaxed);
-            if head < self.size {
-                // SAFETY: as above; volatile because the frontend may be writing it.
-                let d = unsafe { self.desc.add(head as usize).read_volatile() };
-                if let Some(p) = self.mem.translate(d.addr, d.len as u64) {
-                    prefetch(p);
-                }
-            }
-        }
-    }
-
     /// Reads descriptor `head` (which `next_head` has checked) as the frontend left it.
     #[inline]
     pub fn desc(&self, head: u16) -> Desc {
@@ -370,17 +344,6 @@ impl SplitRing {
         }
         fence(Ordering::SeqCst);
     }
-}
-
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast(), std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// An iterator over the buffers of one descriptor chain, checking each as it goes.
