@@ -70,3 +70,56 @@ fn multiqueue() {
     }
     vnf.assert_running();
 }
+
+/// A port with fewer queue pairs than workers: vm0 has two pairs, each polled by its own
+/// worker, and both workers transmit into vm1's single pair at once, sharing it.
+#[test]
+fn shared_transmit_queue() {
+    let _serial = serial();
+    let dir = TempDir::new("shared-tx");
+    let ports = [
+        Port::new("vm0", dir.path(), Mode::Server, QUEUES),
+        Port::new("vm1", dir.path(), Mode::Server, 1),
+    ];
+    let mut vnf = Vnf::start(&cross_connected(2, &ports), &[]);
+    let script = |peer: u8, cpus: u32| {
+        format!(
+            "{}; {}; echo PINGS-DONE; sleep 600",
+            await_peer(&ipv4(peer)),
+            pinned_pings(&ipv4(peer), cpus, COUNT)
+        )
+    };
+    let mut guests = [
+        Guest::start(
+            numbered_guest("vm0", 1, ports[0].nic(&mac(1)))
+                .smp(QUEUES)
+                .script(&script(2, QUEUES)),
+        ),
+        Guest::start(numbered_guest("vm1", 2, ports[1].nic(&mac(2))).script(&script(1, 1))),
+    ];
+    for guest in &mut guests {
+        guest.wait_ready();
+    }
+    for (guest, runs_expected) in guests.iter_mut().zip([QUEUES as usize, 1]) {
+        let output = guest.expect("PINGS-DONE", Duration::from_secs(240));
+        let runs = summaries(&output);
+        if !(runs.len() == runs_expected && runs.iter().all(|s| s.lossless(COUNT))) {
+            guest.fail(&format!(
+                "expected {runs_expected} runs of {COUNT} pings without loss, got {runs:?}"
+            ));
+        }
+    }
+    let stats = vnf.stats();
+    for queue in ["0", "1"] {
+        let rx = stats.counter("vm0", queue, "rx_packets");
+        assert!(
+            rx >= u64::from(COUNT),
+            "vm0 queue {queue} rx_packets={rx}:\n{stats}"
+        );
+    }
+    // Everything vm0 sent on both pairs (requests and replies) reached vm1's one pair.
+    let vm1_tx = stats.counter("vm1", "0", "tx_packets");
+    let vm0_rx = stats.counter("vm0", "all", "rx_packets");
+    assert_eq!(vm1_tx, vm0_rx, "frames lost on the shared queue:\n{stats}");
+    vnf.assert_running();
+}

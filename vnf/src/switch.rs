@@ -95,3 +95,54 @@ impl Switch {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(workers: usize, pairs: [u16; 2]) -> Manifest {
+        let text = format!(
+            "workers: {{ count: {workers} }}\n\
+             ports:\n\
+             - {{ name: a, type: vhost-user, socket: /tmp/a.sock, queue_pairs: {} }}\n\
+             - {{ name: b, type: vhost-user, socket: /tmp/b.sock, queue_pairs: {} }}\n\
+             cross_connects: [[a, b]]\n",
+            pairs[0], pairs[1]
+        );
+        Manifest::parse("test.yaml", &text, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn every_receive_queue_has_exactly_one_worker() {
+        for (workers, pairs) in [(1, [1, 1]), (2, [2, 2]), (3, [1, 4]), (4, [2, 1])] {
+            let m = manifest(workers, pairs);
+            let s = Switch::build(&m);
+            let plans = s.plan(&m);
+            let mut seen: Vec<(u16, u16)> = plans.iter().flat_map(|p| p.rx.clone()).collect();
+            seen.sort();
+            let want: Vec<(u16, u16)> = (0..2u16)
+                .flat_map(|p| (0..pairs[p as usize]).map(move |q| (p, q)))
+                .collect();
+            assert_eq!(seen, want, "{workers} workers, pairs {pairs:?}");
+            for (p, port) in s.ports.iter().enumerate() {
+                for q in 0..port.pairs as usize {
+                    assert!(port.rx[q].doorbell.get().is_some(), "port {p} queue {q}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_spread_over_workers_and_tx_queues_shared_when_too_few() {
+        let m = manifest(2, [2, 1]);
+        let s = Switch::build(&m);
+        let plans = s.plan(&m);
+        // Port a's two pairs land on different workers.
+        let owner = |port: u16, q: u16| plans.iter().position(|p| p.rx.contains(&(port, q)));
+        assert_ne!(owner(0, 0), owner(0, 1));
+        // Each worker transmits on its own pair of port a; port b has one pair, shared.
+        assert_eq!(plans[0].tx_pair, vec![0, 0]);
+        assert_eq!(plans[1].tx_pair, vec![1, 0]);
+        assert_eq!(s.peer, vec![Some(1), Some(0)]);
+    }
+}
