@@ -1,6 +1,8 @@
 //! vnf: a userspace virtual switch for hypervisor hosts.
 
 mod control;
+mod gen;
+mod gen_cmd;
 mod logger;
 mod stats;
 mod switch;
@@ -20,7 +22,8 @@ use crate::worker::{Worker, WorkerStats};
 const USAGE: &str = "usage:
   vnf [run [MANIFEST] [--stats SECONDS]] run the switch (the embedded default manifest if none)
   vnf validate [--print] MANIFEST        check a manifest; --print shows it with defaults filled in
-  vnf default-manifest                   print the embedded default manifest";
+  vnf default-manifest                   print the embedded default manifest
+  vnf gen --port SOCKET [--port SOCKET] ...  traffic generator and RFC 2544 tester (vnf gen --help)";
 
 fn main() -> ExitCode {
     logger::init();
@@ -34,6 +37,11 @@ fn main() -> ExitCode {
             print!("{}", deploy::DEFAULT_MANIFEST);
             Ok(())
         }
+        Some("gen") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            println!("{}", gen_cmd::USAGE);
+            Ok(())
+        }
+        Some("gen") => gen_cmd::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
