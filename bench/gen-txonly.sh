@@ -18,6 +18,8 @@ while [ $# -gt 0 ]; do
 done
 vnf=${1:-$(dirname "$0")/../target/release/vnf}
 command -v dpdk-testpmd >/dev/null || { echo "needs dpdk-testpmd (apt-get install dpdk-dev)" >&2; exit 1; }
+if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 1024 ]; then echo 1024 >/proc/sys/vm/nr_hugepages; fi
+mountpoint -q /dev/hugepages || { mkdir -p /dev/hugepages && mount -t hugetlbfs none /dev/hugepages; }
 [ -x "$vnf" ] || { echo "build vnf first: cargo build --release" >&2; exit 1; }
 work=$(mktemp -d /tmp/gen-txonly.XXXXXX)
 sock=$work/sink.sock
@@ -27,7 +29,7 @@ rate() {
   local name=$1 gen=$2 fifo=$work/fifo
   rm -f "$fifo" "$sock"; mkfifo "$fifo"
   ( sleep 3; echo "clear port stats all"; sleep "$secs"; echo "show port stats all"; sleep 0.5; echo quit ) >"$fifo" &
-  taskset -c 1 dpdk-testpmd --file-prefix="sink$$" --in-memory --no-pci --no-huge -m 512 \
+  dpdk-testpmd --lcores '0@1,1@1' --file-prefix="sink$$" --in-memory --no-pci -m 256 --single-file-segments \
     --vdev "net_vhost0,iface=$sock,queues=1" -- -i --forward-mode=rxonly --auto-start \
     --rxd=1024 --txd=1024 <"$fifo" >"$work/$name.sink" 2>&1 &
   local sink=$!
@@ -39,10 +41,10 @@ rate() {
   awk -v s="$secs" '/RX-packets:/{n=$2} END{printf "%.3f\n", n/s/1e6}' "$work/$name.sink"
 }
 
-dpdk_gen="tail -f /dev/null | dpdk-testpmd --file-prefix=gen$$ --in-memory --no-pci --no-huge -m 512 \
+dpdk_gen="tail -f /dev/null | dpdk-testpmd --lcores '0@0,1@0' --file-prefix=gen$$ --in-memory --no-pci -m 256 --single-file-segments \
   --vdev net_virtio_user0,path=$sock,queues=1 -- -i --forward-mode=txonly --txpkts=60 \
   --auto-start --rxd=1024 --txd=1024"
-vnf_gen="$vnf gen --tx $sock --size 64 --rate max --duration $((secs + 6))"
+vnf_gen="$vnf gen --port $sock --tx-only --size 64 --rate max --duration $((secs + 6))"
 
 as=() bs=()
 for r in $(seq "$rounds"); do
