@@ -99,18 +99,18 @@ fn gen_against_vnf() {
     let mut vnf = Vnf::start(&cross_connected(2, &ports), &[]);
     throughput_search(dir.path(), &ports[0].socket, &ports[1].socket);
     fixed_rate(dir.path(), &ports[0].socket, &ports[1].socket);
-    // Both queue pairs carried the fixed-rate run, in both directions of the patch.
+    // Both queue pairs carried a large share of the fixed-rate run (the generator hands
+    // the queues bursts in turn, so the split is near, not exactly, even). Queue 1 saw
+    // nothing but that run; queue 0 also carried the RFC 2544 trials.
     let stats = vnf.stats();
-    for queue in ["0", "1"] {
-        assert!(
-            stats.counter("a", queue, "rx_packets") >= 200_000,
-            "{stats}"
-        );
-        assert!(
-            stats.counter("b", queue, "tx_packets") >= 200_000,
-            "{stats}"
-        );
-    }
+    let q1_rx = stats.counter("a", "1", "rx_packets");
+    let q1_tx = stats.counter("b", "1", "tx_packets");
+    assert!((150_000..=250_000).contains(&q1_rx), "{stats}");
+    assert_eq!(q1_tx, q1_rx, "{stats}");
+    assert!(
+        stats.counter("a", "0", "rx_packets") >= 400_000 - q1_rx,
+        "{stats}"
+    );
     vnf.assert_running();
 }
 
