@@ -260,6 +260,9 @@ impl FlowSpec {
 }
 
 /// The frame source: writes frame after frame, cycling flows and sizes.
+/// Frames up to this size are composed on the stack first (see `Traffic::fill`).
+const SCRATCH: usize = 128;
+
 pub struct Traffic {
     spec: FlowSpec,
     layout: Layout,
@@ -350,12 +353,25 @@ impl Traffic {
         if self.next_size == self.order.len() {
             self.next_size = 0;
         }
-        match self.templates.get(flow as usize) {
-            Some(t) => write_frame(&self.layout, t, plan, stamp, buf),
+        let built;
+        let t = match self.templates.get(flow as usize) {
+            Some(t) => t,
             None => {
-                let t = Template::build(&self.layout, &self.spec.fields(flow));
-                write_frame(&self.layout, &t, plan, stamp, buf)
+                built = Template::build(&self.layout, &self.spec.fields(flow));
+                &built
             }
+        };
+        // A small frame is composed on the stack and stored with a few wide moves. Its
+        // buffer's cache lines were last read by the receiver's core: a dozen scattered
+        // stores into them would each wait for those lines to come back, and fill the
+        // store buffer; two wide stores per frame keep many frames' transfers in flight.
+        if plan.wire_len <= SCRATCH && buf.len() >= plan.wire_len {
+            let mut scratch = [0u8; SCRATCH];
+            let n = write_frame(&self.layout, t, plan, stamp, &mut scratch);
+            buf[..n].copy_from_slice(&scratch[..n]);
+            n
+        } else {
+            write_frame(&self.layout, t, plan, stamp, buf)
         }
     }
 }
