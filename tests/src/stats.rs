@@ -56,6 +56,14 @@ impl Stats {
         })
     }
 
+    /// A counter vnf prints only when it is not zero (`drop_*`, `error_*`).
+    pub fn counter_or_zero(&self, port: &str, queue: &str, key: &str) -> u64 {
+        match self.port(port, queue).and_then(|r| r.get(key)) {
+            Some(_) => self.counter(port, queue, key),
+            None => 0,
+        }
+    }
+
     /// A numeric counter; panics, showing the block, if it is missing or not a number.
     pub fn counter(&self, port: &str, queue: &str, key: &str) -> u64 {
         let record = self
