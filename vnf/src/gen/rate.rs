@@ -157,6 +157,11 @@ impl Pacer {
         if lag > max_lag {
             self.start_ns += lag - max_lag;
         }
+        // Behind schedule (always, at --rate max): the whole burst is due, and that is
+        // one deadline to compute instead of one per frame.
+        if self.due_ns(self.sent + self.burst - 1) <= now {
+            return self.burst as usize;
+        }
         let mut n = 0;
         while n < self.burst && self.due_ns(self.sent + n) <= now {
             n += 1;
