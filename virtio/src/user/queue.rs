@@ -814,6 +814,16 @@ mod tests {
     }
 
     impl Device {
+        /// The device side of a queue whose rings start empty.
+        fn new(mem: Arc<SharedMemory>, l: QueueLayout) -> Device {
+            Device {
+                mem,
+                l,
+                last_avail: 0,
+                used: 0,
+            }
+        }
+
         fn at(&self, gpa: u64) -> *mut u8 {
             self.mem.host_addr(gpa)
         }
@@ -891,12 +901,7 @@ mod tests {
         let (mem, l, kick) = setup(4, 128);
         let probe = kick.try_clone().unwrap();
         let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device {
-            mem,
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem, l);
         let n = tx.send(3, |i, b| {
             b[..4].copy_from_slice(&[i as u8; 4]);
             60 + i
@@ -934,12 +939,7 @@ mod tests {
     fn tx_ignores_bogus_used_entries() {
         let (mem, l, kick) = setup(4, 128);
         let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device {
-            mem,
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem, l);
         assert_eq!(tx.send(1, |_, _| 60), 1);
         let (h, ..) = dev.take().unwrap();
         dev.put_used(h as u32, 0, false);
@@ -953,12 +953,7 @@ mod tests {
 
         let (mem, l, kick) = setup(4, 128);
         let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device {
-            mem,
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem, l);
         assert_eq!(tx.send(2, |_, _| 60), 2);
         let (h, ..) = dev.take().unwrap();
         dev.put_used(h as u32, 0, false);
@@ -987,12 +982,7 @@ mod tests {
     fn recv_passes_frames_and_reposts_buffers() {
         let (mem, l, kick) = setup(4, 128);
         let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device {
-            mem,
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem, l);
         let mut bufs = Vec::new();
         while let Some((head, addr, len, flags, _)) = dev.take() {
             assert_eq!((len, flags), (128, DESC_F_WRITE));
@@ -1021,12 +1011,7 @@ mod tests {
     fn recv_gathers_merged_buffers_once_all_are_published() {
         let (mem, l, kick) = setup(4, 64);
         let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device {
-            mem,
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem, l);
         let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
         let frame: Vec<u8> = (0..130u8).collect();
         // 12 + 130 bytes over 64-byte buffers: 52 + 64 + 14.
@@ -1051,12 +1036,7 @@ mod tests {
     fn recv_drops_bad_entries_without_losing_buffers() {
         let (mem, l, kick) = setup(4, 64);
         let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device {
-            mem,
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem, l);
         let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
         dev.put_used(bufs[0].0 as u32, 65, false); // longer than the buffer
         dev.put_used(77, 20, false); // not a descriptor
@@ -1074,12 +1054,7 @@ mod tests {
     fn post_bad_writes_what_it_says() {
         let (mem, l, kick) = setup(512, 128);
         let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device {
-            mem: mem.clone(),
-            l,
-            last_avail: 0,
-            used: 0,
-        };
+        let mut dev = Device::new(mem.clone(), l);
         tx.post_bad(BadDescriptor::DescriptorLoop).unwrap();
         let (h, _, _, flags, next) = dev.take().unwrap();
         assert_eq!((flags, next), (DESC_F_NEXT, h));
