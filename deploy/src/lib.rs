@@ -27,5 +27,7 @@ mod tests;
 pub use default::{DEFAULT_MANIFEST, DEFAULT_MANIFEST_NAME};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use manifest::{
-    CrossConnect, Manifest, PollMode, PortKind, PortSpec, SocketMode, VhostUserSpec, Workers,
+    BridgeSpec, CrossConnect, InterfaceName, Manifest, MemberSpec, PollMode, PortKind, PortSpec,
+    SocketMode, StaticMac, Tpid, VhostUserSpec, VlanMode, VlanSet, Workers, DEFAULT_MAC_AGING,
+    DEFAULT_MAC_LIMIT, DEFAULT_MTU, MAX_MAC_LIMIT, MAX_MTU,
 };

@@ -13,6 +13,7 @@ use crate::{expand, mac, tree, validate};
 pub struct Manifest {
     pub workers: Workers,
     pub ports: Vec<PortSpec>,
+    pub bridges: Vec<BridgeSpec>,
     pub cross_connects: Vec<CrossConnect>,
 }
 
@@ -48,6 +49,10 @@ pub enum PollMode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PortSpec {
     pub name: String,
+    /// Largest payload after the Ethernet header and any VLAN tags (as Linux counts
+    /// MTU), 68..=9216, default 1500. Advertised to the guest (VIRTIO_NET_F_MTU);
+    /// longer frames are dropped as `oversize` on receive and `mtu_exceeded` on transmit.
+    pub mtu: u16,
     /// Flattened so the written manifest has `type:` beside `name:`, as users write it.
     #[serde(flatten)]
     pub kind: PortKind,
@@ -77,6 +82,156 @@ pub enum SocketMode {
     Server,
     /// vnf connects to a socket the VMM listens on, and reconnects when it goes away.
     Client,
+}
+
+/// A bridge domain: an L2 switch with MAC learning between its members, VLAN-aware
+/// (each VLAN is its own broadcast domain with its own MAC entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BridgeSpec {
+    /// Unique among bridges and ports.
+    pub name: String,
+    /// Seconds an unrefreshed learned entry lives; 0 keeps entries until they move.
+    pub mac_aging: u32,
+    /// Most learned entries the bridge holds (static entries not counted).
+    pub mac_limit: u32,
+    pub members: Vec<MemberSpec>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub static_macs: Vec<StaticMac>,
+}
+
+/// Default of [`BridgeSpec::mac_aging`]: 300 s, as in IEEE 802.1D and most switches.
+pub const DEFAULT_MAC_AGING: u32 = 300;
+/// Default of [`BridgeSpec::mac_limit`].
+pub const DEFAULT_MAC_LIMIT: u32 = 65536;
+/// Largest accepted [`BridgeSpec::mac_limit`] (the table is sized from it).
+pub const MAX_MAC_LIMIT: u32 = 1 << 24;
+/// Largest accepted [`PortSpec::mtu`].
+pub const MAX_MTU: u16 = 9216;
+/// Default of [`PortSpec::mtu`].
+pub const DEFAULT_MTU: u16 = 1500;
+
+/// A port (`vm0`) or a VLAN subinterface of one: `vm0.100` carries the frames tagged
+/// 100 on vm0, `vm0.300.400` those with outer tag 300 and inner tag 400; the tags are
+/// removed on the way in and added on the way out.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InterfaceName {
+    pub port: String,
+    /// Outer tag first; empty for the port itself.
+    pub tags: Vec<u16>,
+}
+
+impl std::fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.port)?;
+        for t in &self.tags {
+            write!(f, ".{t}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for InterfaceName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberSpec {
+    pub interface: InterfaceName,
+    #[serde(flatten)]
+    pub vlan: VlanMode,
+}
+
+/// How a member's frames map to the bridge's VLANs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VlanMode {
+    /// Untagged frames (and priority-tagged, VID 0) belong to this VLAN; tagged frames
+    /// are dropped. Frames leave untagged. The default is `access: 1`.
+    Access(u16),
+    /// Frames carry a tag of type `tpid` whose VLAN must be in `allowed`; untagged
+    /// frames belong to `native` if set (and leave untagged), else are dropped.
+    #[serde(untagged)]
+    Trunk {
+        trunk: VlanSet,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        native: Option<u16>,
+        tpid: Tpid,
+    },
+}
+
+/// The tag type a trunk member sends and accepts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub enum Tpid {
+    /// 0x8100, a customer tag.
+    #[serde(rename = "802.1q")]
+    Dot1q,
+    /// 0x88a8, a service tag (QinQ: an inner 802.1Q tag is carried as payload).
+    #[serde(rename = "802.1ad")]
+    Dot1ad,
+}
+
+/// A set of VLAN IDs (1..=4094), written as a list of numbers and `A-B` ranges.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VlanSet(pub [u64; 64]);
+
+impl VlanSet {
+    pub fn empty() -> VlanSet {
+        VlanSet([0; 64])
+    }
+    pub fn insert(&mut self, vid: u16) {
+        self.0[(vid >> 6) as usize & 63] |= 1 << (vid & 63);
+    }
+    pub fn contains(&self, vid: u16) -> bool {
+        self.0[(vid >> 6) as usize & 63] & (1 << (vid & 63)) != 0
+    }
+    /// The set as sorted inclusive ranges.
+    pub fn ranges(&self) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for vid in 0..4096u16 {
+            if !self.contains(vid) {
+                continue;
+            }
+            match out.last_mut() {
+                Some((_, hi)) if *hi + 1 == vid => *hi = vid,
+                _ => out.push((vid, vid)),
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for VlanSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.ranges()).finish()
+    }
+}
+
+/// Written as `[10, 20, "100-200"]`, the form the manifest accepts.
+impl Serialize for VlanSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let ranges = self.ranges();
+        let mut seq = s.serialize_seq(Some(ranges.len()))?;
+        for (lo, hi) in ranges {
+            if lo == hi {
+                seq.serialize_element(&lo)?;
+            } else {
+                seq.serialize_element(&format!("{lo}-{hi}"))?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// A MAC entry that never ages and never moves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaticMac {
+    #[serde(serialize_with = "serialize_mac")]
+    pub mac: [u8; 6],
+    pub interface: InterfaceName,
+    pub vlan: u16,
 }
 
 /// Two ports, by name, that forward every frame to each other.

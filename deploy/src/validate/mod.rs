@@ -48,6 +48,7 @@ pub(crate) fn manifest(root: &Node, env: Env<'_>, report: &mut Report<'_>) -> Op
     Some(Manifest {
         workers: workers?,
         ports: specs?,
+        bridges: Vec::new(),
         cross_connects: cross_connects?,
     })
 }

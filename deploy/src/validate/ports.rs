@@ -102,6 +102,7 @@ fn port(
     kind?;
     Some(PortSpec {
         name: name?,
+        mtu: crate::manifest::DEFAULT_MTU,
         kind: PortKind::VhostUser(vhost?),
     })
 }
