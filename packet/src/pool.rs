@@ -3,8 +3,9 @@ use std::ptr::NonNull;
 /// Room kept in front of a received frame so that encapsulations (VLAN tags, L2TPv3 over
 /// ESP over IPv6, ...) can be prepended without moving the frame.
 pub const HEADROOM: usize = 256;
-/// Largest frame a buffer holds: a 9216-byte jumbo frame plus two VLAN tags.
-pub const MAX_FRAME: usize = 9216 + 8;
+/// Largest frame a buffer holds: an Ethernet header, two VLAN tags and a payload of
+/// 9216 bytes (the largest MTU a port may have).
+pub const MAX_FRAME: usize = 14 + 8 + 9216;
 /// Size of one buffer; a multiple of the cache line so buffers never share a line.
 pub const BUF_SIZE: usize = (HEADROOM + MAX_FRAME + 63) & !63;
 

@@ -15,7 +15,7 @@ use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatu
 use vhost_user_backend::{VhostUserBackend, VringRwLock, VringT};
 use virtio_bindings::virtio_config::{VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_F_VERSION_1};
 use virtio_bindings::virtio_net::{
-    VIRTIO_NET_F_MAC, VIRTIO_NET_F_MQ, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_STATUS,
+    VIRTIO_NET_F_MAC, VIRTIO_NET_F_MQ, VIRTIO_NET_F_MTU, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_STATUS,
     VIRTIO_NET_S_LINK_UP,
 };
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
@@ -46,6 +46,7 @@ pub const FEATURES: u64 = bit(VIRTIO_F_VERSION_1)
     | bit(VIRTIO_RING_F_EVENT_IDX)
     | bit(VIRTIO_RING_F_INDIRECT_DESC)
     | bit(VIRTIO_NET_F_MAC)
+    | bit(VIRTIO_NET_F_MTU)
     | bit(VIRTIO_NET_F_STATUS)
     | bit(VIRTIO_F_NOTIFY_ON_EMPTY);
 
@@ -192,11 +193,12 @@ impl VhostUserBackend for NetBackend {
     }
 
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
-        // struct virtio_net_config: mac[6], status, max_virtqueue_pairs (little endian).
-        let mut cfg = Vec::with_capacity(10);
+        // struct virtio_net_config: mac[6], status, max_virtqueue_pairs, mtu (little endian).
+        let mut cfg = Vec::with_capacity(12);
         cfg.extend_from_slice(&self.0.port.mac);
         cfg.extend_from_slice(&(VIRTIO_NET_S_LINK_UP as u16).to_le_bytes());
         cfg.extend_from_slice(&self.0.port.pairs.to_le_bytes());
+        cfg.extend_from_slice(&self.0.port.mtu.to_le_bytes());
         let start = (offset as usize).min(cfg.len());
         let end = (offset as usize)
             .saturating_add(size as usize)

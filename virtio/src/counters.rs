@@ -30,7 +30,7 @@ impl Counter {
 pub enum DropReason {
     /// Shorter than an Ethernet header (or than the virtio-net header).
     Runt,
-    /// Longer than a packet buffer holds.
+    /// Longer than a packet buffer holds, or than the receiving port's MTU allows.
     Oversize,
     /// Offload flags or GSO in the virtio-net header, which we never negotiate.
     BadHeader,
@@ -44,10 +44,23 @@ pub enum DropReason {
     Broken,
     /// No forwarding destination for the frame.
     NoDestination,
+    /// A VLAN tag the member does not carry (or a tag on an access member, or no tag
+    /// on a trunk without a native VLAN).
+    VlanFiltered,
+    /// A VLAN tag cut short by the frame's end, or VLAN ID 4095.
+    BadTag,
+    /// Too long for the MTU of the port it would leave on.
+    MtuExceeded,
+    /// No packet buffer for a copy (flooding).
+    NoBuffers,
+    /// A group (multicast) or all-zero source address.
+    BadSource,
+    /// The destination was learned on the interface the frame came from.
+    SameInterface,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::BadHeader,
@@ -56,6 +69,12 @@ impl DropReason {
         DropReason::Detached,
         DropReason::Broken,
         DropReason::NoDestination,
+        DropReason::VlanFiltered,
+        DropReason::BadTag,
+        DropReason::MtuExceeded,
+        DropReason::NoBuffers,
+        DropReason::BadSource,
+        DropReason::SameInterface,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +87,12 @@ impl DropReason {
             DropReason::Detached => "detached",
             DropReason::Broken => "broken",
             DropReason::NoDestination => "no_destination",
+            DropReason::VlanFiltered => "vlan_filtered",
+            DropReason::BadTag => "bad_tag",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::NoBuffers => "no_buffers",
+            DropReason::BadSource => "bad_source",
+            DropReason::SameInterface => "same_interface",
         }
     }
 }

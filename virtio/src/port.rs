@@ -28,16 +28,19 @@ pub struct PortQueues {
     pub name: String,
     pub pairs: u16,
     pub mac: [u8; 6],
+    /// Advertised to the frontend (VIRTIO_NET_F_MTU); enforced by the switch.
+    pub mtu: u16,
     pub rx: Vec<QueueSlot>,
     pub tx: Vec<QueueSlot>,
 }
 
 impl PortQueues {
-    pub fn new(name: &str, pairs: u16, mac: [u8; 6]) -> PortQueues {
+    pub fn new(name: &str, pairs: u16, mac: [u8; 6], mtu: u16) -> PortQueues {
         PortQueues {
             name: name.to_string(),
             pairs,
             mac,
+            mtu,
             rx: (0..pairs).map(|_| QueueSlot::default()).collect(),
             tx: (0..pairs).map(|_| QueueSlot::default()).collect(),
         }

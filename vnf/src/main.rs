@@ -3,6 +3,7 @@
 mod control;
 mod gen;
 mod gen_cmd;
+mod l2;
 mod logger;
 mod stats;
 mod switch;
@@ -114,7 +115,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut worker_stats = Vec::new();
     let mut handles = Vec::new();
     for plan in plans {
-        let stats = Arc::new(WorkerStats::default());
+        let stats = Arc::new(WorkerStats::new(&switch.l2));
         worker_stats.push(stats.clone());
         let w = Worker::new(
             plan,
@@ -125,6 +126,9 @@ fn run(args: &[String]) -> Result<(), String> {
         );
         handles.push(w.spawn().map_err(|e| format!("cannot start worker: {e}"))?);
     }
+    let ager = l2::L2::spawn_ager(switch.l2.clone(), stop.clone())
+        .map_err(|e| format!("cannot start the MAC ager: {e}"))?;
+    handles.push(ager);
     switch
         .start_ports(&manifest)
         .map_err(|e| format!("cannot start ports: {e}"))?;

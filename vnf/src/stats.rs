@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use virtio::{DropReason, QueueCounters, RingError};
 
+use crate::l2::mactable::key_parts;
 use crate::switch::Switch;
 use crate::worker::WorkerStats;
 
@@ -75,6 +76,7 @@ pub fn report(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>]) -> Strin
         all.write(&mut out);
         out.push('\n');
     }
+    bridges(switch, workers, &mut out);
     for (i, w) in workers.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -87,4 +89,87 @@ pub fn report(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>]) -> Strin
     }
     out.push_str("stats end\n");
     out
+}
+
+/// Most MAC entries listed per bridge, so a full table cannot flood the log.
+const MAX_LISTED_MACS: usize = 4096;
+
+/// Bridge lines: one per member, one for the whole bridge (`member=all`), then the MAC
+/// table (`mac=`), entries sorted by VLAN and address.
+fn bridges(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>], out: &mut String) {
+    let l2 = &switch.l2;
+    for b in &l2.bridges {
+        let mut all = [0u64; 6];
+        for m in &b.members {
+            let mut v = [0u64; 6];
+            for w in workers {
+                let c = &w.l2.members[m.counter];
+                for (slot, counter) in v.iter_mut().zip([
+                    &c.rx_packets,
+                    &c.tx_packets,
+                    &c.flooded,
+                    &c.learned,
+                    &c.moved,
+                    &c.limit_hits,
+                ]) {
+                    *slot += counter.get();
+                }
+            }
+            for (a, x) in all.iter_mut().zip(v) {
+                *a += x;
+            }
+            let _ = write!(
+                out,
+                "stats bridge={} member={}",
+                b.name, l2.interfaces[m.iface as usize].name
+            );
+            member_counters(&v, out);
+            out.push('\n');
+        }
+        let mut entries = b.table.entries();
+        entries.sort_by_key(|(k, _)| *k);
+        let _ = write!(
+            out,
+            "stats bridge={} member=all macs={}",
+            b.name,
+            entries.len()
+        );
+        member_counters(&all, out);
+        let _ = writeln!(
+            out,
+            " aged={}",
+            b.aged.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let now = l2.now();
+        for (k, e) in entries.iter().take(MAX_LISTED_MACS) {
+            let (vlan, mac) = key_parts(*k);
+            let iface = &l2.interfaces[b.members[e.member as usize].iface as usize].name;
+            let _ = write!(
+                out,
+                "stats bridge={} mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} vlan={vlan} interface={iface}",
+                b.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+            );
+            if e.is_static {
+                out.push_str(" type=static\n");
+            } else {
+                let _ = writeln!(out, " type=learned age={}", now.saturating_sub(e.seen));
+            }
+        }
+        if entries.len() > MAX_LISTED_MACS {
+            let _ = writeln!(
+                out,
+                "stats bridge={} macs_not_listed={}",
+                b.name,
+                entries.len() - MAX_LISTED_MACS
+            );
+        }
+    }
+}
+
+fn member_counters(v: &[u64; 6], out: &mut String) {
+    let _ = write!(
+        out,
+        " rx_packets={} tx_packets={} flooded={} learned={} moved={} limit_hits={}",
+        v[0], v[1], v[2], v[3], v[4], v[5]
+    );
 }

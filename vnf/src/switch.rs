@@ -6,11 +6,25 @@ use std::sync::Arc;
 use deploy::{Manifest, PortKind, SocketMode};
 use virtio::{Doorbell, Mode, PortQueues};
 
-/// Everything the workers share, read-only after start.
+use crate::l2::L2;
+
+/// Everything the workers share, read-only after start (but for the MAC tables).
 pub struct Switch {
     pub ports: Vec<Arc<PortQueues>>,
-    /// For each port, the port its frames leave on (a cross-connect), if any.
-    pub peer: Vec<Option<u16>>,
+    /// For each port, what happens to the frames it receives.
+    pub fwd: Vec<Fwd>,
+    pub l2: Arc<L2>,
+}
+
+/// A port's forwarding: the manifest lets a port be cross-connected or bridged, not both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fwd {
+    /// Every frame leaves unchanged on this other port.
+    CrossConnect(u16),
+    /// The port or some of its subinterfaces are bridge members.
+    Bridge,
+    /// Configured for nothing: frames are dropped as `no_destination`.
+    Drop,
 }
 
 /// One worker's share of the work.
@@ -30,7 +44,9 @@ impl Switch {
             .ports
             .iter()
             .map(|p| match &p.kind {
-                PortKind::VhostUser(v) => Arc::new(PortQueues::new(&p.name, v.queue_pairs, v.mac)),
+                PortKind::VhostUser(v) => {
+                    Arc::new(PortQueues::new(&p.name, v.queue_pairs, v.mac, p.mtu))
+                }
             })
             .collect();
         let index = |name: &str| {
@@ -39,15 +55,22 @@ impl Switch {
                 .position(|p| p.name == name)
                 .map(|i| i as u16)
         };
-        let mut peer = vec![None; ports.len()];
+        let l2 = L2::build(m);
+        let mut fwd: Vec<Fwd> = (0..ports.len() as u16)
+            .map(|p| if l2.is_bridged(p) { Fwd::Bridge } else { Fwd::Drop })
+            .collect();
         for x in &m.cross_connects {
-            // The manifest was validated: both names exist.
+            // The manifest was validated: both names exist and neither is bridged.
             if let (Some(a), Some(b)) = (index(&x.a), index(&x.b)) {
-                peer[a as usize] = Some(b);
-                peer[b as usize] = Some(a);
+                fwd[a as usize] = Fwd::CrossConnect(b);
+                fwd[b as usize] = Fwd::CrossConnect(a);
             }
         }
-        Switch { ports, peer }
+        Switch {
+            ports,
+            fwd,
+            l2: Arc::new(l2),
+        }
     }
 
     /// Spreads receive queues over the workers round-robin, pair by pair, so that each
@@ -143,6 +166,6 @@ mod tests {
         // Each worker transmits on its own pair of port a; port b has one pair, shared.
         assert_eq!(plans[0].tx_pair, vec![0, 0]);
         assert_eq!(plans[1].tx_pair, vec![1, 0]);
-        assert_eq!(s.peer, vec![Some(1), Some(0)]);
+        assert_eq!(s.fwd, vec![Fwd::CrossConnect(1), Fwd::CrossConnect(0)]);
     }
 }

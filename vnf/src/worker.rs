@@ -11,7 +11,8 @@ use packet::{Batch, Pool};
 use virtio::counters::Counter;
 use virtio::DropReason;
 
-use crate::switch::{Switch, WorkerPlan};
+use crate::l2::{self, L2Counters, Outputs};
+use crate::switch::{Fwd, Switch, WorkerPlan};
 
 /// Buffers per worker: enough for a batch in flight on every queue plus slack.
 const POOL_BUFFERS: usize = 4096;
@@ -20,13 +21,25 @@ const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(1);
 /// Longest sleep, so a stop request is noticed even without traffic.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
 
-#[derive(Default)]
 pub struct WorkerStats {
     pub polls: Counter,
     pub busy_polls: Counter,
     pub sleeps: Counter,
     /// Polls that found the buffer pool empty (frames wait in the rings meanwhile).
     pub pool_empty: Counter,
+    pub l2: L2Counters,
+}
+
+impl WorkerStats {
+    pub fn new(l2: &crate::l2::L2) -> WorkerStats {
+        WorkerStats {
+            polls: Counter::default(),
+            busy_polls: Counter::default(),
+            sleeps: Counter::default(),
+            pool_empty: Counter::default(),
+            l2: L2Counters::new(l2),
+        }
+    }
 }
 
 pub struct Worker {
@@ -75,6 +88,7 @@ impl Worker {
             }
         };
         let mut batch = Batch::default();
+        let mut out = Outputs::new(self.switch.ports.len());
         let mut idle_since: Option<Instant> = None;
         let mut idle_polls = 0u32;
         log::info!(
@@ -87,7 +101,7 @@ impl Worker {
                 .unwrap_or_default()
         );
         while !self.stop.load(Ordering::Relaxed) {
-            let moved = self.poll_once(&mut pool, &mut batch);
+            let moved = self.poll_once(&mut pool, &mut batch, &mut out);
             self.stats.polls.add(1);
             if pool.available() == 0 {
                 self.stats.pool_empty.add(1);
@@ -120,7 +134,7 @@ impl Worker {
 
     /// One pass over every receive queue; returns the number of frames received.
     #[inline]
-    fn poll_once(&self, pool: &mut Pool, batch: &mut Batch) -> usize {
+    fn poll_once(&self, pool: &mut Pool, batch: &mut Batch, out: &mut Outputs) -> usize {
         let mut total = 0;
         for &(p, q) in &self.plan.rx {
             let port = &self.switch.ports[p as usize];
@@ -136,27 +150,43 @@ impl Worker {
                 continue;
             }
             total += n;
-            self.forward(p, batch, pool, &slot.counters);
+            match self.switch.fwd[p as usize] {
+                // The whole batch leaves on the peer port.
+                Fwd::CrossConnect(peer) => self.transmit(peer, batch, pool),
+                Fwd::Bridge => {
+                    let mut flush = |port: u16, b: &mut Batch, pool: &mut Pool| {
+                        self.transmit(port, b, pool)
+                    };
+                    l2::bridge_batch(
+                        &self.switch.l2,
+                        p,
+                        batch,
+                        pool,
+                        out,
+                        &slot.counters,
+                        &self.stats.l2,
+                        &mut flush,
+                    );
+                    for (port, b) in out.batches.iter_mut().enumerate() {
+                        if !b.is_empty() {
+                            self.transmit(port as u16, b, pool);
+                        }
+                    }
+                }
+                Fwd::Drop => {
+                    slot.counters
+                        .drop(DropReason::NoDestination, batch.len() as u64);
+                    batch.free_all(pool);
+                }
+            }
         }
         total
     }
 
-    /// Cross-connect: the whole batch leaves on the peer port.
+    /// Sends the batch on this worker's transmit queue of `port`.
     #[inline]
-    fn forward(
-        &self,
-        in_port: u16,
-        batch: &mut Batch,
-        pool: &mut Pool,
-        rx: &virtio::QueueCounters,
-    ) {
-        let Some(out) = self.switch.peer[in_port as usize] else {
-            rx.drop(DropReason::NoDestination, batch.len() as u64);
-            batch.free_all(pool);
-            return;
-        };
-        let port = &self.switch.ports[out as usize];
-        let slot = &port.tx[self.plan.tx_pair[out as usize] as usize];
+    fn transmit(&self, port: u16, batch: &mut Batch, pool: &mut Pool) {
+        let slot = &self.switch.ports[port as usize].tx[self.plan.tx_pair[port as usize] as usize];
         let mut g = slot.lock();
         match g.as_mut() {
             Some(nq) => nq.enqueue(batch, pool, &slot.counters),

@@ -1,0 +1,258 @@
+//! The L2 configuration the workers read: interfaces (ports and their VLAN
+//! subinterfaces), bridge domains with their members, and each bridge's MAC table.
+//! Built once from the manifest; only the MAC tables and counters change afterwards.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use deploy::{InterfaceName, Manifest, Tpid, VlanMode};
+
+use super::mactable::{key, MacTable};
+use super::wire::{Tag, TPID_8021AD, TPID_8021Q};
+
+pub struct L2 {
+    /// Per port, in manifest order.
+    pub ports: Vec<PortL2>,
+    pub interfaces: Vec<Interface>,
+    pub bridges: Vec<Bridge>,
+    /// Total members over all bridges: the length of each worker's member counters.
+    pub member_count: usize,
+    /// Seconds since start, advanced by the ager; read once per batch by workers.
+    clock: AtomicU32,
+}
+
+pub struct PortL2 {
+    pub mtu: u16,
+    /// The interface that is the port itself (frames no subinterface claims).
+    pub main: u16,
+    pub subifs: Vec<SubIf>,
+}
+
+/// A subinterface's match: frames whose outer tag is `outer` and, for a double-tagged
+/// one, whose inner 802.1Q tag is `inner` (0 for a single tag).
+#[derive(Clone, Copy, Debug)]
+pub struct SubIf {
+    pub outer: u16,
+    pub inner: u16,
+    pub iface: u16,
+}
+
+pub struct Interface {
+    pub name: String,
+    pub port: u16,
+    /// Tags to add on the way out, in push order (innermost first).
+    pub push: Vec<Tag>,
+    /// The bridge and member index within it, if the interface is a bridge member.
+    pub member: Option<(u16, u16)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Access(u16),
+    Trunk {
+        tpid: u16,
+        allowed: Box<[u64; 64]>,
+        native: Option<u16>,
+    },
+}
+
+impl Mode {
+    /// Whether frames of `vlan` may cross this member.
+    pub fn carries(&self, vlan: u16) -> bool {
+        match self {
+            Mode::Access(v) => *v == vlan,
+            Mode::Trunk {
+                allowed, native, ..
+            } => *native == Some(vlan) || allowed[(vlan >> 6) as usize & 63] & (1 << (vlan & 63)) != 0,
+        }
+    }
+}
+
+pub struct Member {
+    pub iface: u16,
+    pub port: u16,
+    pub mode: Mode,
+    /// Index into every worker's member counters.
+    pub counter: usize,
+}
+
+pub struct Bridge {
+    pub name: String,
+    pub table: MacTable,
+    pub aging: u32,
+    pub members: Vec<Member>,
+    /// Per VLAN, the members that carry it (flooding targets).
+    pub flood: Vec<Box<[u16]>>,
+    /// Entries removed by aging.
+    pub aged: AtomicU64,
+}
+
+fn tpid(t: Tpid) -> u16 {
+    match t {
+        Tpid::Dot1q => TPID_8021Q,
+        Tpid::Dot1ad => TPID_8021AD,
+    }
+}
+
+impl L2 {
+    /// Builds the configuration; the manifest has been validated, so every name resolves.
+    pub fn build(m: &Manifest) -> L2 {
+        let mut ports: Vec<PortL2> = Vec::with_capacity(m.ports.len());
+        let mut interfaces: Vec<Interface> = Vec::new();
+        for (i, p) in m.ports.iter().enumerate() {
+            ports.push(PortL2 {
+                mtu: p.mtu,
+                main: interfaces.len() as u16,
+                subifs: Vec::new(),
+            });
+            interfaces.push(Interface {
+                name: p.name.clone(),
+                port: i as u16,
+                push: Vec::new(),
+                member: None,
+            });
+        }
+        let port_index = |name: &str| m.ports.iter().position(|p| p.name == name);
+        let mut iface_of = |name: &InterfaceName, interfaces: &mut Vec<Interface>| -> u16 {
+            let p = port_index(&name.port).expect("validated port name");
+            if name.tags.is_empty() {
+                return ports[p].main;
+            }
+            let (outer, inner) = (name.tags[0], name.tags.get(1).copied().unwrap_or(0));
+            if let Some(s) = ports[p]
+                .subifs
+                .iter()
+                .find(|s| s.outer == outer && s.inner == inner)
+            {
+                return s.iface;
+            }
+            let id = interfaces.len() as u16;
+            let push = if inner == 0 {
+                vec![Tag { tpid: TPID_8021Q, tci: outer }]
+            } else {
+                vec![
+                    Tag { tpid: TPID_8021Q, tci: inner },
+                    Tag { tpid: TPID_8021AD, tci: outer },
+                ]
+            };
+            interfaces.push(Interface {
+                name: name.to_string(),
+                port: p as u16,
+                push,
+                member: None,
+            });
+            ports[p].subifs.push(SubIf { outer, inner, iface: id });
+            id
+        };
+
+        let mut bridges = Vec::with_capacity(m.bridges.len());
+        let mut member_count = 0;
+        for (bi, b) in m.bridges.iter().enumerate() {
+            let mut members = Vec::with_capacity(b.members.len());
+            for (mi, spec) in b.members.iter().enumerate() {
+                let iface = iface_of(&spec.interface, &mut interfaces);
+                interfaces[iface as usize].member = Some((bi as u16, mi as u16));
+                let mode = match &spec.vlan {
+                    VlanMode::Access(v) => Mode::Access(*v),
+                    VlanMode::Trunk {
+                        trunk,
+                        native,
+                        tpid: t,
+                    } => Mode::Trunk {
+                        tpid: tpid(*t),
+                        allowed: Box::new(trunk.0),
+                        native: *native,
+                    },
+                };
+                members.push(Member {
+                    iface,
+                    port: interfaces[iface as usize].port,
+                    mode,
+                    counter: member_count,
+                });
+                member_count += 1;
+            }
+            let flood = (0..4096u16)
+                .map(|vlan| {
+                    (0..members.len() as u16)
+                        .filter(|&i| members[i as usize].mode.carries(vlan))
+                        .collect()
+                })
+                .collect();
+            let table = MacTable::new(b.mac_limit, b.static_macs.len());
+            for s in &b.static_macs {
+                let iface = iface_of(&s.interface, &mut interfaces);
+                let member = members
+                    .iter()
+                    .position(|m| m.iface == iface)
+                    .expect("validated: static MAC on a member") as u16;
+                if !table.add_static(key(s.vlan, &s.mac), member) {
+                    log::warn!("bridge {}: no room for static MAC entries", b.name);
+                }
+            }
+            bridges.push(Bridge {
+                name: b.name.clone(),
+                table,
+                aging: b.mac_aging,
+                members,
+                flood,
+                aged: AtomicU64::new(0),
+            });
+        }
+        // Double-tagged matches are tried before single ones.
+        for p in &mut ports {
+            p.subifs.sort_by_key(|s| (s.inner == 0, s.outer, s.inner));
+        }
+        L2 {
+            ports,
+            interfaces,
+            bridges,
+            member_count,
+            clock: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether any interface of `port` is a bridge member.
+    pub fn is_bridged(&self, port: u16) -> bool {
+        self.interfaces
+            .iter()
+            .any(|i| i.port == port && i.member.is_some())
+    }
+
+    #[inline]
+    pub fn now(&self) -> u32 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    /// Advances the clock to `secs` and removes entries older than each bridge's aging.
+    pub fn tick(&self, secs: u32) {
+        self.clock.store(secs, Ordering::Relaxed);
+        for b in &self.bridges {
+            if b.aging > 0 {
+                let n = b.table.age(secs, b.aging);
+                b.aged.fetch_add(u64::from(n), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Runs [`L2::tick`] once a second on its own thread until `stop` is set.
+    pub fn spawn_ager(
+        l2: std::sync::Arc<L2>,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("l2-ager".into())
+            .spawn(move || {
+                let start = std::time::Instant::now();
+                let mut last = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    // Short naps so a stop request is seen quickly; one sweep a second.
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    let secs = start.elapsed().as_secs() as u32;
+                    if secs != last {
+                        last = secs;
+                        l2.tick(secs);
+                    }
+                }
+            })
+    }
+}

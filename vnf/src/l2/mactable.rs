@@ -1,0 +1,424 @@
+//! A bridge's MAC table: (VLAN, MAC) -> member, shared by every worker.
+//!
+//! Workers look up and learn with atomic loads and compare-and-swaps only: no lock, no
+//! allocation. The table is fixed-size, sized once from the bridge's MAC limit, so a
+//! guest spraying source addresses can fill its quota but never grow memory or push
+//! out another entry (learning never evicts; static entries are outside the quota).
+//!
+//! Layout: buckets of four 16-byte slots, one cache line each. A key may live in either
+//! of two buckets chosen by its hash ("two choices"), which keeps buckets from
+//! overflowing at the load factor the sizing allows (at most one half).
+//!
+//! A slot is a key word and a value word. Key 0 is a free slot; value 0 is a slot being
+//! filled or emptied, which readers treat as absent. Insertion claims a free key with a
+//! compare-and-swap and then publishes the value; removal (aging, on the control side
+//! only) clears the value with a compare-and-swap, so it loses to a concurrent refresh,
+//! and then frees the key. A reader re-checks the key after reading the value, so it
+//! never pairs a key with a value written for another key that reused the slot.
+//!
+//! Two workers learning the same new address at the same instant may both insert it;
+//! lookups then find the first copy and refresh only that one, and the other ages out.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::wire::Mac;
+
+const SLOTS: usize = 4;
+
+#[derive(Default)]
+struct Slot {
+    key: AtomicU64,
+    value: AtomicU64,
+}
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Bucket {
+    slots: [Slot; SLOTS],
+}
+
+const KEY_PRESENT: u64 = 1 << 63;
+const VALUE_VALID: u64 = 1 << 63;
+const VALUE_STATIC: u64 = 1 << 62;
+const MEMBER_SHIFT: u32 = 32;
+
+/// The table key of `mac` in `vlan`; never 0.
+#[inline]
+pub fn key(vlan: u16, mac: &Mac) -> u64 {
+    let m = u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]);
+    KEY_PRESENT | (u64::from(vlan & 0x0fff) << 48) | m
+}
+
+pub fn key_parts(key: u64) -> (u16, Mac) {
+    let b = key.to_be_bytes();
+    (((key >> 48) & 0x0fff) as u16, [b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// A table entry as read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub member: u16,
+    pub is_static: bool,
+    /// Bridge clock (seconds) when the address was last seen.
+    pub seen: u32,
+}
+
+impl Entry {
+    fn decode(v: u64) -> Entry {
+        Entry {
+            member: (v >> MEMBER_SHIFT) as u16,
+            is_static: v & VALUE_STATIC != 0,
+            seen: v as u32,
+        }
+    }
+}
+
+fn value(member: u16, is_static: bool, seen: u32) -> u64 {
+    VALUE_VALID
+        | if is_static { VALUE_STATIC } else { 0 }
+        | (u64::from(member) << MEMBER_SHIFT)
+        | u64::from(seen)
+}
+
+/// What learning a source address did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// Already known on this member (its timestamp refreshed if it was stale).
+    Known,
+    /// New entry.
+    New,
+    /// Was on member `from`, now on this one.
+    Moved { from: u16 },
+    /// A static entry puts the address on another member; left as it is.
+    StaticElsewhere,
+    /// The bridge holds its limit of learned addresses.
+    LimitHit,
+    /// Both candidate buckets are full (rare below the limit's load factor).
+    TableFull,
+}
+
+pub struct MacTable {
+    buckets: Box<[Bucket]>,
+    mask: usize,
+    limit: u32,
+    learned: AtomicU32,
+}
+
+impl MacTable {
+    /// A table for up to `limit` learned entries plus `statics` static ones.
+    pub fn new(limit: u32, statics: usize) -> MacTable {
+        let want = (limit as usize + statics).max(1) * 2;
+        let buckets = want.div_ceil(SLOTS).next_power_of_two().max(2);
+        MacTable {
+            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+            mask: buckets - 1,
+            limit,
+            learned: AtomicU32::new(0),
+        }
+    }
+
+    /// Learned entries currently held.
+    pub fn learned(&self) -> u32 {
+        self.learned.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn buckets_of(&self, key: u64) -> (usize, usize) {
+        // A multiplicative hash; the two halves pick the two buckets.
+        let h = (key ^ (key >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let a = (h >> 32) as usize & self.mask;
+        let mut b = h as usize & self.mask;
+        if b == a {
+            b ^= 1;
+        }
+        (a, b)
+    }
+
+    /// Hints the CPU to fetch the key's first bucket before it is needed.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        let (a, _) = self.buckets_of(key);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is only a hint; the address is inside the table.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (&self.buckets[a] as *const Bucket).cast(),
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = a;
+    }
+
+    /// The slot holding `key` and its value, if present.
+    #[inline]
+    fn find(&self, key: u64) -> Option<(&Slot, u64)> {
+        let (a, b) = self.buckets_of(key);
+        for bi in [a, b] {
+            for slot in &self.buckets[bi].slots {
+                if slot.key.load(Ordering::Acquire) != key {
+                    continue;
+                }
+                let v = slot.value.load(Ordering::Acquire);
+                if v & VALUE_VALID != 0 && slot.key.load(Ordering::Relaxed) == key {
+                    return Some((slot, v));
+                }
+            }
+        }
+        None
+    }
+
+    #[inline]
+    pub fn lookup(&self, key: u64) -> Option<Entry> {
+        self.find(key).map(|(_, v)| Entry::decode(v))
+    }
+
+    /// Records that `key` was seen as a source on `member` at time `now`.
+    #[inline]
+    pub fn learn(&self, key: u64, member: u16, now: u32) -> Learned {
+        if let Some((slot, v)) = self.find(key) {
+            let e = Entry::decode(v);
+            if e.member == member {
+                // Written at most once a second per address, so the line stays shared.
+                if e.seen != now && !e.is_static {
+                    let _ = slot.value.compare_exchange(
+                        v,
+                        value(member, false, now),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+                return Learned::Known;
+            }
+            if e.is_static {
+                return Learned::StaticElsewhere;
+            }
+            // Losing this race means another worker just updated the entry; either way
+            // the address has been placed.
+            let _ = slot.value.compare_exchange(
+                v,
+                value(member, false, now),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            return Learned::Moved { from: e.member };
+        }
+        if self.learned.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            self.learned.fetch_sub(1, Ordering::Relaxed);
+            return Learned::LimitHit;
+        }
+        if self.insert(key, value(member, false, now)) {
+            Learned::New
+        } else {
+            self.learned.fetch_sub(1, Ordering::Relaxed);
+            Learned::TableFull
+        }
+    }
+
+    fn insert(&self, key: u64, v: u64) -> bool {
+        let (a, b) = self.buckets_of(key);
+        // The emptier bucket first, so both fill evenly.
+        let free = |bi: usize| {
+            self.buckets[bi]
+                .slots
+                .iter()
+                .filter(|s| s.key.load(Ordering::Relaxed) == 0)
+                .count()
+        };
+        let order = if free(b) > free(a) { [b, a] } else { [a, b] };
+        for bi in order {
+            for slot in &self.buckets[bi].slots {
+                if slot
+                    .key
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    slot.value.store(v, Ordering::Release);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Adds an entry that never ages or moves (configuration time, before forwarding).
+    pub fn add_static(&self, key: u64, member: u16) -> bool {
+        if let Some((slot, _)) = self.find(key) {
+            slot.value
+                .store(value(member, true, 0), Ordering::Release);
+            return true;
+        }
+        self.insert(key, value(member, true, 0))
+    }
+
+    /// Removes learned entries last seen more than `max_age` seconds before `now`;
+    /// returns how many. Control side only (one caller at a time).
+    pub fn age(&self, now: u32, max_age: u32) -> u32 {
+        let mut removed = 0;
+        for bucket in self.buckets.iter() {
+            for slot in &bucket.slots {
+                if slot.key.load(Ordering::Relaxed) == 0 {
+                    continue;
+                }
+                let v = slot.value.load(Ordering::Acquire);
+                if v & VALUE_VALID == 0 || v & VALUE_STATIC != 0 {
+                    continue;
+                }
+                if now.wrapping_sub(v as u32) <= max_age {
+                    continue;
+                }
+                if slot
+                    .value
+                    .compare_exchange(v, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    slot.key.store(0, Ordering::Release);
+                    self.learned.fetch_sub(1, Ordering::Relaxed);
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Every entry, for listing (control side).
+    pub fn entries(&self) -> Vec<(u64, Entry)> {
+        let mut out = Vec::new();
+        for bucket in self.buckets.iter() {
+            for slot in &bucket.slots {
+                let k = slot.key.load(Ordering::Acquire);
+                let v = slot.value.load(Ordering::Acquire);
+                if k != 0 && v & VALUE_VALID != 0 {
+                    out.push((k, Entry::decode(v)));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u32) -> Mac {
+        let b = n.to_be_bytes();
+        [0x02, 0, b[0], b[1], b[2], b[3]]
+    }
+
+    #[test]
+    fn learns_then_finds_per_vlan() {
+        let t = MacTable::new(16, 0);
+        assert_eq!(t.learn(key(10, &mac(1)), 3, 100), Learned::New);
+        assert_eq!(t.learn(key(10, &mac(1)), 3, 100), Learned::Known);
+        assert_eq!(
+            t.lookup(key(10, &mac(1))),
+            Some(Entry { member: 3, is_static: false, seen: 100 })
+        );
+        // The same address in another VLAN is another entry.
+        assert_eq!(t.lookup(key(20, &mac(1))), None);
+        assert_eq!(t.learned(), 1);
+        assert_eq!(key_parts(key(10, &mac(7))), (10, mac(7)));
+    }
+
+    #[test]
+    fn a_known_address_seen_elsewhere_moves() {
+        let t = MacTable::new(16, 0);
+        t.learn(key(1, &mac(1)), 0, 5);
+        assert_eq!(t.learn(key(1, &mac(1)), 2, 6), Learned::Moved { from: 0 });
+        assert_eq!(t.lookup(key(1, &mac(1))).unwrap().member, 2);
+        assert_eq!(t.learned(), 1);
+    }
+
+    #[test]
+    fn refresh_updates_the_timestamp() {
+        let t = MacTable::new(16, 0);
+        t.learn(key(1, &mac(1)), 0, 5);
+        t.learn(key(1, &mac(1)), 0, 9);
+        assert_eq!(t.lookup(key(1, &mac(1))).unwrap().seen, 9);
+    }
+
+    #[test]
+    fn aging_removes_only_stale_learned_entries() {
+        let t = MacTable::new(16, 1);
+        t.learn(key(1, &mac(1)), 0, 100);
+        t.learn(key(1, &mac(2)), 0, 350);
+        assert!(t.add_static(key(1, &mac(3)), 1));
+        assert_eq!(t.age(401, 300), 1);
+        assert_eq!(t.lookup(key(1, &mac(1))), None);
+        assert!(t.lookup(key(1, &mac(2))).is_some());
+        assert!(t.lookup(key(1, &mac(3))).unwrap().is_static);
+        assert_eq!(t.learned(), 1);
+        // A freed slot is reused.
+        assert_eq!(t.learn(key(1, &mac(1)), 0, 402), Learned::New);
+    }
+
+    #[test]
+    fn limit_caps_learning_and_spares_static_entries() {
+        let t = MacTable::new(100, 1);
+        assert!(t.add_static(key(1, &mac(0)), 7));
+        let mut hits = 0;
+        for n in 1..=1000 {
+            match t.learn(key(1, &mac(n)), 1, 0) {
+                Learned::New => {}
+                Learned::LimitHit => hits += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(t.learned(), 100);
+        assert_eq!(hits, 900);
+        let e = t.lookup(key(1, &mac(0))).unwrap();
+        assert_eq!((e.member, e.is_static), (7, true));
+        // Learning never moves a static entry.
+        assert_eq!(t.learn(key(1, &mac(0)), 1, 0), Learned::StaticElsewhere);
+        assert_eq!(t.lookup(key(1, &mac(0))).unwrap().member, 7);
+    }
+
+    #[test]
+    fn fills_to_its_limit_without_bucket_overflow() {
+        // A full table at the designed load factor: every address must find a slot.
+        let limit = 1 << 16;
+        let t = MacTable::new(limit, 0);
+        for n in 0..limit {
+            assert_eq!(t.learn(key(1, &mac(n)), 0, 0), Learned::New, "address {n}");
+        }
+        for n in 0..limit {
+            assert!(t.lookup(key(1, &mac(n))).is_some());
+        }
+        assert_eq!(t.entries().len(), limit as usize);
+    }
+
+    #[test]
+    fn concurrent_learners_and_an_ager_keep_the_table_consistent() {
+        let t = std::sync::Arc::new(MacTable::new(4096, 0));
+        let workers: Vec<_> = (0..2u16)
+            .map(|w| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for round in 0..50u32 {
+                        for n in 0..2000 {
+                            t.learn(key(1, &mac(n)), w, round);
+                            // A lookup never sees a member nobody wrote.
+                            if let Some(e) = t.lookup(key(1, &mac(n))) {
+                                assert!(e.member < 2);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let ager = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for now in 0..200 {
+                    t.age(now, 0);
+                }
+            })
+        };
+        for h in workers {
+            h.join().unwrap();
+        }
+        ager.join().unwrap();
+        // Every entry present is accounted for by the counter.
+        assert_eq!(t.entries().len(), t.learned() as usize);
+    }
+}
