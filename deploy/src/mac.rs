@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-/// Parses `aa:bb:cc:dd:ee:ff` (two hex digits per octet) into a unicast address.
-pub(crate) fn parse(text: &str) -> Result<[u8; 6], String> {
+/// Parses `aa:bb:cc:dd:ee:ff` (two hex digits per octet) into a unicast address; `what`
+/// names the address's use in messages, e.g. "port address".
+pub(crate) fn parse(text: &str, what: &str) -> Result<[u8; 6], String> {
     let mut mac = [0u8; 6];
     let mut parts = text.split(':');
     for octet in &mut mac {
@@ -18,11 +19,11 @@ pub(crate) fn parse(text: &str) -> Result<[u8; 6], String> {
     }
     if mac[0] & 1 != 0 {
         return Err(format!(
-            "`{text}` is a multicast address (lowest bit of the first octet is set); a port needs a unicast address"
+            "`{text}` is a multicast address (lowest bit of the first octet is set); a {what} must be unicast"
         ));
     }
     if mac == [0; 6] {
-        return Err("the all-zero MAC address is not a valid port address".to_owned());
+        return Err(format!("the all-zero MAC address is not a valid {what}"));
     }
     Ok(mac)
 }
@@ -81,7 +82,7 @@ mod tests {
 
     #[test]
     fn parses_and_formats() {
-        let mac = parse("52:54:00:AB:cd:01").unwrap();
+        let mac = parse("52:54:00:AB:cd:01", "port address").unwrap();
         assert_eq!(mac, [0x52, 0x54, 0x00, 0xab, 0xcd, 0x01]);
         assert_eq!(format(&mac), "52:54:00:ab:cd:01");
     }
@@ -98,12 +99,20 @@ mod tests {
             "52:54:00:00:00:0g",
             "+5:54:00:00:00:01",
         ] {
-            assert!(parse(bad).unwrap_err().contains("not a MAC"), "{bad}");
+            assert!(
+                parse(bad, "port address")
+                    .unwrap_err()
+                    .contains("not a MAC"),
+                "{bad}"
+            );
         }
-        assert!(parse("01:00:5e:00:00:01")
-            .unwrap_err()
-            .contains("multicast"));
-        assert!(parse("00:00:00:00:00:00").is_err());
+        let multicast = parse("01:00:5e:00:00:01", "static entry").unwrap_err();
+        assert!(
+            multicast.contains("a static entry must be unicast"),
+            "{multicast}"
+        );
+        let zero = parse("00:00:00:00:00:00", "port address").unwrap_err();
+        assert!(zero.contains("not a valid port address"), "{zero}");
     }
 
     #[test]
@@ -116,6 +125,6 @@ mod tests {
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         // Pinned output: a change would silently give every guest a new MAC.
         assert_eq!(format(&a), "02:d6:49:fd:10:5a");
-        assert!(parse(&format(&a)).is_ok());
+        assert!(parse(&format(&a), "port address").is_ok());
     }
 }

@@ -146,6 +146,9 @@ pub struct MemberSpec {
 /// How a member's frames map to the bridge's VLANs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+// The trunk's 512-byte bitmap stays inline: a manifest holds a handful of members, built
+// once, and a lookup per frame should not chase a pointer.
+#[allow(clippy::large_enum_variant)]
 pub enum VlanMode {
     /// Untagged frames (and priority-tagged, VID 0) belong to this VLAN; tagged frames
     /// are dropped. Frames leave untagged. The default is `access: 1`.

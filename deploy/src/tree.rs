@@ -13,8 +13,9 @@ use yaml_rust2::Event;
 use crate::diagnostic::{Pos, Report};
 use crate::scalar::Scalar;
 
-/// The manifest schema is four levels deep; anything much deeper is a mistake or an
-/// attack, and the builder recurses, so refuse it before the stack suffers.
+/// The manifest schema is six levels deep (`bridges[0].members[0].trunk[0]`); anything
+/// much deeper is a mistake or an attack, and the builder recurses, so refuse it before
+/// the stack suffers.
 const MAX_DEPTH: usize = 32;
 
 #[derive(Debug)]

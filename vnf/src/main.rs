@@ -1,13 +1,6 @@
 //! vnf: a userspace virtual switch for hypervisor hosts.
 
-mod control;
-mod gen;
-mod gen_cmd;
-mod l2;
-mod logger;
-mod stats;
-mod switch;
-mod worker;
+use vnf::{control, gen_cmd, l2, logger};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +10,8 @@ use std::time::Duration;
 
 use deploy::{Manifest, DEFAULT_MANIFEST_NAME};
 
-use crate::switch::Switch;
-use crate::worker::{Worker, WorkerStats};
+use vnf::switch::Switch;
+use vnf::worker::{Worker, WorkerStats};
 
 const USAGE: &str = "usage:
   vnf [run [MANIFEST] [--stats SECONDS]] run the switch (the embedded default manifest if none)

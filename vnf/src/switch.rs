@@ -57,7 +57,13 @@ impl Switch {
         };
         let l2 = L2::build(m);
         let mut fwd: Vec<Fwd> = (0..ports.len() as u16)
-            .map(|p| if l2.is_bridged(p) { Fwd::Bridge } else { Fwd::Drop })
+            .map(|p| {
+                if l2.is_bridged(p) {
+                    Fwd::Bridge
+                } else {
+                    Fwd::Drop
+                }
+            })
             .collect();
         for x in &m.cross_connects {
             // The manifest was validated: both names exist and neither is bridged.

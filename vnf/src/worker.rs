@@ -154,9 +154,8 @@ impl Worker {
                 // The whole batch leaves on the peer port.
                 Fwd::CrossConnect(peer) => self.transmit(peer, batch, pool),
                 Fwd::Bridge => {
-                    let mut flush = |port: u16, b: &mut Batch, pool: &mut Pool| {
-                        self.transmit(port, b, pool)
-                    };
+                    let mut flush =
+                        |port: u16, b: &mut Batch, pool: &mut Pool| self.transmit(port, b, pool);
                     l2::bridge_batch(
                         &self.switch.l2,
                         p,

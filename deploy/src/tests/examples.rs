@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::env;
-use crate::{Manifest, PollMode};
+use crate::{Manifest, MemberSpec, PollMode, Tpid, VlanMode};
 
 #[test]
 fn every_shipped_example_is_valid() {
@@ -17,7 +17,7 @@ fn every_shipped_example_is_valid() {
         checked += 1;
     }
     assert!(
-        checked >= 2,
+        checked >= 3,
         "expected the shipped examples, found {checked} files"
     );
 }
@@ -31,4 +31,50 @@ fn bench_example_busy_polls_and_leaves_cpu_placement_to_the_harness() {
     assert_eq!(m.workers.cpus, None);
     assert_eq!(m.ports.len(), 2);
     assert_eq!(m.cross_connects.len(), 1);
+}
+
+#[test]
+fn vlans_example_shows_access_trunk_qinq_and_subinterfaces() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vlans.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let m = Manifest::parse("vlans.yaml", &text, &env).unwrap();
+    let members: Vec<&MemberSpec> = m.bridges.iter().flat_map(|b| &b.members).collect();
+    let shows = |what: &dyn Fn(&MemberSpec) -> bool| members.iter().any(|member| what(member));
+    assert!(shows(
+        &|m| matches!(m.vlan, VlanMode::Access(vid) if vid != 1)
+    ));
+    assert!(shows(&|m| matches!(
+        m.vlan,
+        VlanMode::Trunk {
+            tpid: Tpid::Dot1q,
+            ..
+        }
+    )));
+    assert!(shows(&|m| matches!(
+        m.vlan,
+        VlanMode::Trunk {
+            tpid: Tpid::Dot1ad,
+            ..
+        }
+    )));
+    assert!(shows(&|m| m.interface.tags.len() == 1));
+    assert!(shows(&|m| m.interface.tags.len() == 2));
+    assert!(m.bridges.iter().any(|b| !b.static_macs.is_empty()));
+}
+
+#[test]
+fn crate_doc_example_is_valid() {
+    // The manifest in lib.rs's documentation, with its `//! ` prefixes taken off.
+    let source = include_str!("../lib.rs");
+    let yaml: String = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line))
+        .skip_while(|line| *line != "```yaml")
+        .skip(1)
+        .take_while(|line| *line != "```")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let m = Manifest::parse("lib.rs", &yaml, &env).unwrap_or_else(|d| panic!("{d}\n{yaml}"));
+    assert_eq!(m.bridges.len(), 1);
 }

@@ -531,3 +531,736 @@ fn parse_reports_the_file_name_it_was_given() {
     );
     assert!(parse(PORT).is_ok());
 }
+
+#[test]
+fn mtu_must_be_in_range() {
+    expect(
+        "\
+ports:
+  - {name: a, type: vhost-user, socket: a, mtu: 67}
+  - {name: b, type: vhost-user, socket: b, mtu: 9217}
+  - {name: c, type: vhost-user, socket: c, mtu: \"9000\"}
+",
+        &[
+            (
+                "ports[0].mtu",
+                2,
+                49,
+                "67 is out of range; expected 68 to 9216",
+            ),
+            ("ports[1].mtu", 3, 49, "expected 68 to 9216"),
+            ("ports[2].mtu", 4, 49, "quoted string \"9000\""),
+        ],
+    );
+}
+
+/// Ports vm0 to vm3 and the start of a bridges section, whose first entry is on line 7.
+const BRIDGED: &str = "\
+ports:
+  - {name: vm0, type: vhost-user, socket: a}
+  - {name: vm1, type: vhost-user, socket: b}
+  - {name: vm2, type: vhost-user, socket: c}
+  - {name: vm3, type: vhost-user, socket: d}
+bridges:
+";
+
+#[test]
+fn bridges_must_be_a_list_of_mappings() {
+    expect(
+        &format!("{PORT}bridges: {{name: br0}}\n"),
+        &[("bridges", 3, 10, "expected a sequence, found a mapping")],
+    );
+    expect(
+        &format!("{PORT}bridges: [br0]\n"),
+        &[("bridges[0]", 3, 11, "expected a mapping, found a string")],
+    );
+}
+
+#[test]
+fn bridge_keys_are_checked() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    mac_limt: 10
+    members: [vm0]
+  - {{mac_limit: 5}}
+"
+        ),
+        &[
+            ("bridges[0].mac_limt", 8, 5, "did you mean `mac_limit`?"),
+            ("bridges[1].name", 10, 5, "missing required field `name`"),
+            (
+                "bridges[1].members",
+                10,
+                5,
+                "missing required field `members`",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn bad_bridge_names_are_rejected() {
+    expect(
+        &format!(
+            "{BRIDGED}  - {{name: 1br, members: [vm0]}}
+  - {{name: bridge-number-one, members: [vm1]}}
+  - {{name: \"br 0\", members: [vm2]}}
+  - {{name: vm3, members: [vm3]}}
+  - {{name: 1br, members: [vm3.5]}}
+"
+        ),
+        &[
+            ("bridges[0].name", 7, 12, "bridge name `1br` must start"),
+            ("bridges[1].name", 8, 12, "at most 15"),
+            ("bridges[2].name", 9, 12, "contains ` `"),
+            (
+                "bridges[3].name",
+                10,
+                12,
+                "`vm3` is already used by ports[3] (line 5)",
+            ),
+            (
+                "bridges[4].name",
+                11,
+                12,
+                "`1br` is already used by bridges[0] (line 7)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn bridge_limits_name_their_range() {
+    expect(
+        &format!(
+            "{BRIDGED}  - {{name: a, mac_aging: 1000001, mac_limit: 0, members: [vm0]}}
+  - {{name: b, mac_aging: -1, mac_limit: 16777217, members: [vm1]}}
+"
+        ),
+        &[
+            (
+                "bridges[0].mac_aging",
+                7,
+                26,
+                "1000001 is out of range; expected 0 to 1000000",
+            ),
+            (
+                "bridges[0].mac_limit",
+                7,
+                46,
+                "0 is out of range; expected 1 to 16777216",
+            ),
+            ("bridges[1].mac_aging", 8, 26, "expected 0 to 1000000"),
+            ("bridges[1].mac_limit", 8, 41, "expected 1 to 16777216"),
+        ],
+    );
+}
+
+#[test]
+fn bridge_needs_members() {
+    expect(
+        &format!("{BRIDGED}  - name: a\n    members: []\n  - name: b\n    members:\n"),
+        &[
+            (
+                "bridges[0].members",
+                8,
+                14,
+                "a bridge needs at least one member",
+            ),
+            (
+                "bridges[1].members",
+                10,
+                5,
+                "expected a sequence, but no value",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn members_are_names_or_mappings_with_known_keys() {
+    let diags = expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - 5
+      - [vm0]
+      - {{access: 10}}
+      - {{interface: vm1, acces: 10}}
+"
+        ),
+        &[
+            ("bridges[0].members[0]", 9, 9, "found an integer `5`"),
+            ("bridges[0].members[1]", 10, 9, "found a sequence"),
+            (
+                "bridges[0].members[2].interface",
+                11,
+                9,
+                "missing required field",
+            ),
+            (
+                "bridges[0].members[3].acces",
+                12,
+                26,
+                "did you mean `access`?",
+            ),
+        ],
+    );
+    assert!(
+        diags[0].message.starts_with(
+            "expected an interface name like `vm0` or a mapping like `{interface: vm0, access: 10}`"
+        ),
+        "{}",
+        diags[0].message
+    );
+}
+
+#[test]
+fn member_interfaces_must_be_declared_ports() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - vm9
+      - vm9.100
+      - {{interface: zz}}
+      - {{interface: 7}}
+"
+        ),
+        &[
+            (
+                "bridges[0].members[0]",
+                9,
+                9,
+                "unknown port `vm9`; did you mean `vm0`?",
+            ),
+            (
+                "bridges[0].members[1]",
+                10,
+                9,
+                "unknown port `vm9` in interface `vm9.100`; did you mean `vm0.100`?",
+            ),
+            (
+                "bridges[0].members[2].interface",
+                11,
+                21,
+                "unknown port `zz`",
+            ),
+            (
+                "bridges[0].members[3].interface",
+                12,
+                21,
+                "expected a string",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn subinterface_tags_are_one_or_two_vlan_ids() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0\n    members: [vm0.0, vm0.4095, vm0.1.2.3, vm0.x, vm0.]\n"
+        ),
+        &[
+            (
+                "bridges[0].members[0]",
+                8,
+                15,
+                "VLAN 0 in interface `vm0.0` is out of range",
+            ),
+            (
+                "bridges[0].members[1]",
+                8,
+                22,
+                "VLAN 4095 in interface `vm0.4095`",
+            ),
+            (
+                "bridges[0].members[2]",
+                8,
+                32,
+                "`vm0.1.2.3` has 3 VLAN tags; at most 2",
+            ),
+            (
+                "bridges[0].members[3]",
+                8,
+                43,
+                "`x` is not a VLAN ID of port `vm0`",
+            ),
+            ("bridges[0].members[4]", 8, 50, "empty VLAN tag"),
+        ],
+    );
+}
+
+#[test]
+fn access_and_trunk_are_exclusive() {
+    // Reported at whichever of the two comes second.
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - {{interface: vm0, access: 10, trunk: [10]}}
+      - {{interface: vm1, trunk: [10], access: 10}}
+"
+        ),
+        &[
+            ("bridges[0].members[0].trunk", 9, 45, "cannot both be given"),
+            (
+                "bridges[0].members[1].access",
+                10,
+                47,
+                "cannot both be given",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn native_and_tpid_need_a_trunk() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - {{interface: vm0, native: 5}}
+      - {{interface: vm1, access: 3, tpid: 802.1ad}}
+"
+        ),
+        &[
+            (
+                "bridges[0].members[0].native",
+                9,
+                34,
+                "`native` applies only to trunk",
+            ),
+            (
+                "bridges[0].members[1].tpid",
+                10,
+                43,
+                "`tpid` applies only to trunk",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn member_vlans_and_tag_types_are_checked() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - {{interface: vm0, access: 0}}
+      - {{interface: vm1, access: 4095}}
+      - {{interface: vm2, trunk: [5], native: 5000, tpid: 802.1Q}}
+      - {{interface: vm3, trunk: [5], tpid: 0x88a8}}
+"
+        ),
+        &[
+            (
+                "bridges[0].members[0].access",
+                9,
+                34,
+                "0 is out of range; expected 1 to 4094",
+            ),
+            (
+                "bridges[0].members[1].access",
+                10,
+                34,
+                "4095 is out of range",
+            ),
+            (
+                "bridges[0].members[2].native",
+                11,
+                46,
+                "5000 is out of range",
+            ),
+            (
+                "bridges[0].members[2].tpid",
+                11,
+                58,
+                "`802.1Q`; did you mean `802.1q`?",
+            ),
+            (
+                "bridges[0].members[3].tpid",
+                12,
+                44,
+                "expected `802.1q` or `802.1ad`",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn trunk_lists_hold_vlan_ids_and_ranges() {
+    let trunk = |i: usize| format!("bridges[0].members[2].trunk[{i}]");
+    let paths: Vec<String> = (0..6).map(trunk).collect();
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - {{interface: vm0, trunk: []}}
+      - {{interface: vm1, trunk: 10}}
+      - interface: vm2
+        trunk: [0, \"200-100\", \"1-5000\", a, \"10\", [1], 4094, 1-2]
+"
+        ),
+        &[
+            ("bridges[0].members[0].trunk", 9, 33, "at least one VLAN"),
+            ("bridges[0].members[1].trunk", 10, 33, "expected a sequence"),
+            (&paths[0], 12, 17, "0 is out of range; expected 1 to 4094"),
+            (
+                &paths[1],
+                12,
+                20,
+                "`200-100` runs backwards; write it as \"100-200\"",
+            ),
+            (
+                &paths[2],
+                12,
+                31,
+                "VLAN 5000 in range `1-5000` is out of range",
+            ),
+            (&paths[3], 12, 41, "`a` is not a VLAN ID or range"),
+            (&paths[4], 12, 44, "quoted string \"10\""),
+            (
+                &paths[5],
+                12,
+                50,
+                "a range like \"100-200\", found a sequence",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn interface_is_in_one_bridge_once() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members:
+      - vm0
+      - vm0.5
+      - {{interface: vm0, access: 2}}
+  - name: br1
+    members: [vm1, vm0.5, vm0.5.6]
+"
+        ),
+        &[
+            (
+                "bridges[0].members[2].interface",
+                11,
+                21,
+                "interface `vm0` is already a member of bridges[0] (line 9)",
+            ),
+            (
+                "bridges[1].members[1]",
+                13,
+                20,
+                "interface `vm0.5` is already a member of bridges[0] (line 10)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn cross_connected_port_cannot_be_bridged() {
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members: [vm0, vm2, vm1.100]
+cross_connects:
+  - [vm0, vm1]
+"
+        ),
+        &[
+            (
+                "bridges[0].members[0]",
+                8,
+                15,
+                "port `vm0` is cross-connected by cross_connects[0] (line 10)",
+            ),
+            (
+                "bridges[0].members[2]",
+                8,
+                25,
+                "port `vm1` is cross-connected by cross_connects[0] (line 10)",
+            ),
+        ],
+    );
+}
+
+/// A bridge with an access member in VLAN 10, a trunk with a native VLAN, a trunk
+/// without one and a subinterface; its static_macs entries start on line 14.
+const WITH_MEMBERS: &str = "  - name: br0
+    members:
+      - {interface: vm0, access: 10}
+      - {interface: vm1, trunk: [10, 20, \"100-200\"], native: 1}
+      - {interface: vm2, trunk: [30]}
+      - vm3.7
+    static_macs:
+";
+
+#[test]
+fn static_mac_addresses_must_be_unicast() {
+    expect(
+        &format!(
+            "{BRIDGED}{WITH_MEMBERS}      - {{mac: \"02:00:00:00:01\", interface: vm0}}
+      - {{mac: \"01:00:5e:00:00:01\", interface: vm0}}
+      - {{mac: \"ff:ff:ff:ff:ff:ff\", interface: vm0}}
+      - {{mac: \"00:00:00:00:00:00\", interface: vm0}}
+      - {{interface: vm0, vlna: 10}}
+"
+        ),
+        &[
+            ("bridges[0].static_macs[0].mac", 14, 15, "not a MAC address"),
+            (
+                "bridges[0].static_macs[1].mac",
+                15,
+                15,
+                "a static entry must be unicast",
+            ),
+            (
+                "bridges[0].static_macs[2].mac",
+                16,
+                15,
+                "`ff:ff:ff:ff:ff:ff` is a multicast",
+            ),
+            ("bridges[0].static_macs[3].mac", 17, 15, "all-zero"),
+            (
+                "bridges[0].static_macs[4].mac",
+                18,
+                9,
+                "missing required field `mac`",
+            ),
+            (
+                "bridges[0].static_macs[4].vlna",
+                18,
+                26,
+                "did you mean `vlan`?",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn static_mac_interface_must_be_a_member_of_the_bridge() {
+    let diags = expect(
+        &format!(
+            "{BRIDGED}{WITH_MEMBERS}      - {{mac: \"02:00:00:00:00:01\", interface: vm3}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm3.8}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm4}}
+  - {{name: br1, members: [vm3]}}
+"
+        ),
+        &[
+            (
+                "bridges[0].static_macs[0].interface",
+                14,
+                47,
+                "`vm3` is not a member",
+            ),
+            (
+                "bridges[0].static_macs[1].interface",
+                15,
+                47,
+                "did you mean `vm3.7`?",
+            ),
+            (
+                "bridges[0].static_macs[2].interface",
+                16,
+                47,
+                "unknown port `vm4`",
+            ),
+        ],
+    );
+    assert_eq!(
+        diags[0].message,
+        "interface `vm3` is not a member of this bridge; a static entry must point at one of its members"
+    );
+}
+
+#[test]
+fn static_mac_vlan_must_be_carried_by_the_member() {
+    let diags = expect(
+        &format!(
+            "{BRIDGED}{WITH_MEMBERS}      - {{mac: \"02:00:00:00:00:01\", interface: vm0, vlan: 20}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm1, vlan: 30}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm3.7, vlan: 7}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm1, vlan: 0}}
+"
+        ),
+        &[
+            (
+                "bridges[0].static_macs[0].vlan",
+                14,
+                58,
+                "VLAN 20 is not carried by member `vm0`",
+            ),
+            (
+                "bridges[0].static_macs[1].vlan",
+                15,
+                58,
+                "VLAN 30 is not carried by member `vm1`",
+            ),
+            ("bridges[0].static_macs[2].vlan", 16, 60, "in VLAN 1"),
+            (
+                "bridges[0].static_macs[3].vlan",
+                17,
+                58,
+                "expected 1 to 4094",
+            ),
+        ],
+    );
+    assert!(diags[0]
+        .message
+        .ends_with(": it is an access member in VLAN 10"));
+    assert!(diags[1]
+        .message
+        .ends_with(": its trunk carries 10, 20, 100-200 and native VLAN 1"));
+}
+
+#[test]
+fn static_mac_on_a_trunk_without_native_needs_a_vlan() {
+    expect(
+        &format!(
+            "{BRIDGED}{WITH_MEMBERS}      - {{mac: \"02:00:00:00:00:01\", interface: vm2}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm2, vlan: 30}}
+"
+        ),
+        &[(
+            "bridges[0].static_macs[0].vlan",
+            14,
+            9,
+            "missing `vlan`: member `vm2` is a trunk without a native VLAN",
+        )],
+    );
+}
+
+#[test]
+fn static_mac_is_given_once_per_vlan() {
+    // The first two collide only once the first's VLAN defaults to vm0's access VLAN.
+    expect(
+        &format!(
+            "{BRIDGED}{WITH_MEMBERS}      - {{mac: \"02:00:00:00:00:01\", interface: vm0}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm1, vlan: 10}}
+      - {{mac: \"02:00:00:00:00:01\", interface: vm1}}
+      - {{mac: \"02:00:00:00:00:0A\", interface: vm2, vlan: 30}}
+      - {{mac: \"02:00:00:00:00:0a\", interface: vm2, vlan: 30}}
+"
+        ),
+        &[
+            (
+                "bridges[0].static_macs[1].mac",
+                15,
+                15,
+                "`02:00:00:00:00:01` in VLAN 10 already has a static entry, bridges[0].static_macs[0] (line 14)",
+            ),
+            (
+                "bridges[0].static_macs[4].mac",
+                18,
+                15,
+                "`02:00:00:00:00:0a` in VLAN 30 already has a static entry, bridges[0].static_macs[3] (line 17)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn bridges_are_not_checked_against_unreadable_sections() {
+    // With no port names to go by, every member would look unknown: only the cause is
+    // reported.
+    expect(
+        "\
+ports: 5
+bridges:
+  - name: br0
+    members: [vm0, {interface: vm1.5, trunk: [1]}]
+    static_macs: [{mac: \"02:00:00:00:00:01\", interface: vm0}]
+",
+        &[("ports", 1, 8, "expected a sequence")],
+    );
+    expect(
+        &format!(
+            "{BRIDGED}  - name: br0
+    members: oops
+    static_macs: [{{mac: \"02:00:00:00:00:01\", interface: vm0, vlan: 9}}]
+"
+        ),
+        &[("bridges[0].members", 8, 14, "expected a sequence")],
+    );
+}
+
+#[test]
+fn every_bridge_problem_is_reported_in_one_pass() {
+    expect(
+        "\
+ports:
+  - {name: vm0, type: vhost-user, socket: a, mtu: 9999}
+  - {name: vm1, type: vhost-user, socket: b}
+  - {name: vm2, type: vhost-user, socket: c}
+bridges:
+  - name: vm1
+    mac_limit: 0
+    members:
+      - vm0
+      - {interface: vm1, access: 10, native: 3}
+      - {interface: vm2, trunk: [\"20-10\"], tpid: 802.1x}
+      - vm0
+      - vm3.5
+    static_macs:
+      - {mac: \"03:00:00:00:00:01\", interface: vm1}
+      - {mac: \"02:00:00:00:00:01\", interface: vm0, vlan: 2}
+  - name: br1
+    members: []
+  - {name: br2, members: [vm1], colour: blue}
+cross_connects: [[vm2, vm0]]
+",
+        &[
+            ("ports[0].mtu", 2, 51, "expected 68 to 9216"),
+            (
+                "bridges[0].name",
+                6,
+                11,
+                "already used by ports[1] (line 3)",
+            ),
+            ("bridges[0].mac_limit", 7, 16, "expected 1 to 16777216"),
+            (
+                "bridges[0].members[0]",
+                9,
+                9,
+                "cross-connected by cross_connects[0] (line 20)",
+            ),
+            (
+                "bridges[0].members[1].native",
+                10,
+                46,
+                "applies only to trunk members",
+            ),
+            ("bridges[0].members[2].interface", 11, 21, "cross-connected"),
+            ("bridges[0].members[2].trunk[0]", 11, 34, "runs backwards"),
+            (
+                "bridges[0].members[2].tpid",
+                11,
+                50,
+                "did you mean `802.1q`?",
+            ),
+            ("bridges[0].members[3]", 12, 9, "cross-connected"),
+            ("bridges[0].members[4]", 13, 9, "unknown port `vm3`"),
+            ("bridges[0].static_macs[0].mac", 15, 15, "multicast"),
+            (
+                "bridges[0].static_macs[1].vlan",
+                16,
+                58,
+                "VLAN 2 is not carried by member `vm0`",
+            ),
+            ("bridges[1].members", 18, 14, "at least one member"),
+            (
+                "bridges[2].members[0]",
+                19,
+                27,
+                "already a member of bridges[0] (line 10)",
+            ),
+            ("bridges[2].colour", 19, 33, "unknown key `colour`"),
+        ],
+    );
+}

@@ -3,11 +3,20 @@
 use std::collections::{HashMap, HashSet};
 
 use super::fields::{sequence, string};
+use super::FirstUse;
 use crate::diagnostic::Report;
 use crate::manifest::CrossConnect;
 use crate::tree::{join_index, Node, Value};
 
 const PATH: &str = "cross_connects";
+
+/// What the section yielded: the pairs when every one is valid, and the ports seen in
+/// them either way, so bridges can refuse those ports.
+pub(crate) struct CrossConnects {
+    pub pairs: Option<Vec<CrossConnect>>,
+    /// Each port named by a pair, with the pair that names it (the first, if several do).
+    pub connected: HashMap<String, FirstUse>,
+}
 
 /// `known` holds the port names defined, or is `None` when the ports section was
 /// unreadable; then every name would look unknown and the messages would only be noise.
@@ -15,15 +24,23 @@ pub(crate) fn cross_connects(
     node: Option<&Node>,
     known: Option<&HashSet<&str>>,
     report: &mut Report<'_>,
-) -> Option<Vec<CrossConnect>> {
-    // An empty `cross_connects:` is read as "none", the same as leaving it out.
-    let Some(node) = node.filter(|n| !n.is_null()) else {
-        return Some(Vec::new());
-    };
-    let entries = sequence(node, PATH, report)?;
+) -> CrossConnects {
     // A port owns its rx queues outright; feeding them to two destinations would need
     // replication, which a cross-connect does not do.
-    let mut connected: HashMap<String, String> = HashMap::new();
+    let mut connected: HashMap<String, FirstUse> = HashMap::new();
+    // An empty `cross_connects:` is read as "none", the same as leaving it out.
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return CrossConnects {
+            pairs: Some(Vec::new()),
+            connected,
+        };
+    };
+    let Some(entries) = sequence(node, PATH, report) else {
+        return CrossConnects {
+            pairs: None,
+            connected,
+        };
+    };
     let mut pairs = Some(Vec::with_capacity(entries.len()));
     for (i, entry) in entries.iter().enumerate() {
         let pair = cross_connect(entry, &join_index(PATH, i), known, &mut connected, report);
@@ -32,14 +49,14 @@ pub(crate) fn cross_connects(
             all
         });
     }
-    pairs
+    CrossConnects { pairs, connected }
 }
 
 fn cross_connect(
     entry: &Node,
     path: &str,
     known: Option<&HashSet<&str>>,
-    connected: &mut HashMap<String, String>,
+    connected: &mut HashMap<String, FirstUse>,
     report: &mut Report<'_>,
 ) -> Option<CrossConnect> {
     let ends = match &entry.value {
@@ -95,7 +112,13 @@ fn cross_connect(
     }
     // Recorded even when the other end is wrong: a port in two pairs is its own mistake.
     for name in &names {
-        connected.insert((*name).to_owned(), path.to_owned());
+        connected.insert(
+            (*name).to_owned(),
+            FirstUse {
+                path: path.to_owned(),
+                pos: entry.pos,
+            },
+        );
     }
     if names.len() != 2 {
         return None;

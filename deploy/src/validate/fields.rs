@@ -188,7 +188,7 @@ pub(crate) fn keyword<T: Copy>(
     None
 }
 
-fn type_error(node: &Node, path: &str, expected: &str, report: &mut Report<'_>) {
+pub(crate) fn type_error(node: &Node, path: &str, expected: &str, report: &mut Report<'_>) {
     let message = match &node.value {
         // The alias itself was reported when the tree was built.
         Value::Unsupported => return,

@@ -4,20 +4,37 @@
 //! Every check reports into the shared [`Report`] and yields `None` instead of
 //! stopping, so a single run lists every problem in the file.
 
+mod bridges;
 mod cross_connects;
 mod fields;
+mod interfaces;
 mod ports;
 mod workers;
 
 use std::collections::HashSet;
+use std::fmt;
 
-use crate::diagnostic::Report;
+use crate::diagnostic::{Pos, Report};
 use crate::manifest::Manifest;
 use crate::tree::Node;
 
 pub(crate) use ports::Env;
 
-const TOP_KEYS: &[&str] = &["workers", "ports", "cross_connects"];
+const TOP_KEYS: &[&str] = &["workers", "ports", "bridges", "cross_connects"];
+
+/// Where something was first defined or used, for "already used by" messages.
+pub(crate) struct FirstUse {
+    /// The entry that holds it, e.g. `ports[0]`.
+    pub path: String,
+    pub pos: Pos,
+}
+
+/// Reads as `ports[0] (line 3)`.
+impl fmt::Display for FirstUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (line {})", self.path, self.pos.line)
+    }
+}
 
 pub(crate) fn manifest(root: &Node, env: Env<'_>, report: &mut Report<'_>) -> Option<Manifest> {
     if root.is_null() {
@@ -41,14 +58,20 @@ pub(crate) fn manifest(root: &Node, env: Env<'_>, report: &mut Report<'_>) -> Op
     };
     let known: Option<HashSet<&str>> = names
         .as_ref()
-        .map(|names| names.iter().map(String::as_str).collect());
+        .map(|names| names.keys().map(String::as_str).collect());
     let cross_connects =
         cross_connects::cross_connects(top.get("cross_connects"), known.as_ref(), report);
+    let bridges = bridges::bridges(
+        top.get("bridges"),
+        names.as_ref(),
+        &cross_connects.connected,
+        report,
+    );
 
     Some(Manifest {
         workers: workers?,
         ports: specs?,
-        bridges: Vec::new(),
-        cross_connects: cross_connects?,
+        bridges: bridges?,
+        cross_connects: cross_connects.pairs?,
     })
 }

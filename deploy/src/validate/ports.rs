@@ -5,34 +5,40 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::fields::{integer, keyword, mapping, sequence, string, Fields};
-use crate::diagnostic::{Pos, Report};
+use super::FirstUse;
+use crate::diagnostic::Report;
 use crate::expand::expand;
 use crate::mac;
-use crate::manifest::{PortKind, PortSpec, SocketMode, VhostUserSpec};
+use crate::manifest::{PortKind, PortSpec, SocketMode, VhostUserSpec, DEFAULT_MTU, MAX_MTU};
 use crate::tree::{join_index, Node};
 
 const PATH: &str = "ports";
-const VHOST_USER_KEYS: &[&str] = &["name", "type", "socket", "mode", "queue_pairs", "mac"];
+const VHOST_USER_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "mtu",
+    "socket",
+    "mode",
+    "queue_pairs",
+    "mac",
+];
 /// Port names become Linux interface and thread names in places, and those stop at
 /// 15 bytes (IFNAMSIZ less the terminating NUL).
 const MAX_NAME_LEN: usize = 15;
 const MAX_QUEUE_PAIRS: u64 = 16;
+/// The smallest MTU IPv4 allows (RFC 791), and Linux's least for an Ethernet device
+/// (ETH_MIN_MTU): a guest could not use a smaller one.
+const MIN_MTU: u64 = 68;
 
 pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
 /// What the ports section yielded: the ports themselves when every one is valid, and
-/// the names seen either way so cross-connects can be checked against them.
+/// the names seen either way so cross-connects and bridges can be checked against them.
 pub(crate) struct Ports {
     pub specs: Option<Vec<PortSpec>>,
-    /// `None` when the section could not be read as a list at all, in which case
-    /// nothing can be said about which names exist.
-    pub names: Option<Vec<String>>,
-}
-
-/// Where a name or socket was first used, for "already used by" messages.
-struct FirstUse {
-    path: String,
-    pos: Pos,
+    /// Each name and the port that defines it. `None` when the section could not be
+    /// read as a list at all, in which case nothing can be said about which names exist.
+    pub names: Option<HashMap<String, FirstUse>>,
 }
 
 #[derive(Default)]
@@ -62,7 +68,7 @@ pub(crate) fn ports(node: &Node, env: Env<'_>, report: &mut Report<'_>) -> Ports
     }
     Ports {
         specs: specs.filter(|s| !s.is_empty()),
-        names: Some(seen.names.into_keys().collect()),
+        names: Some(seen.names),
     }
 }
 
@@ -77,6 +83,14 @@ fn port(
     let name = fields
         .require("name", report)
         .and_then(|n| port_name(n, &fields.path("name"), seen, report));
+    // Read for every kind: the MTU is a property of the port, not of how it attaches.
+    let mtu = match fields.get("mtu") {
+        // Bounded by MAX_MTU, so the cast cannot truncate.
+        Some(n) => {
+            integer(n, &fields.path("mtu"), MIN_MTU..=u64::from(MAX_MTU), report).map(|m| m as u16)
+        }
+        None => Some(DEFAULT_MTU),
+    };
 
     let kind = match fields.get("type") {
         Some(n) => {
@@ -102,39 +116,19 @@ fn port(
     kind?;
     Some(PortSpec {
         name: name?,
-        mtu: crate::manifest::DEFAULT_MTU,
+        mtu: mtu?,
         kind: PortKind::VhostUser(vhost?),
     })
 }
 
 fn port_name(node: &Node, path: &str, seen: &mut Seen, report: &mut Report<'_>) -> Option<String> {
     let name = string(node, path, report)?;
-    let problem = if name.is_empty() {
-        Some("port name is empty".to_owned())
-    } else if name.len() > MAX_NAME_LEN {
-        Some(format!(
-            "port name `{name}` is {} characters long; at most {MAX_NAME_LEN} are allowed",
-            name.chars().count()
-        ))
-    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        Some(format!("port name `{name}` must start with a letter"))
-    } else {
-        name.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-            .map(|c| {
-                format!(
-                    "port name `{name}` contains `{c}`; only letters, digits, `_`, `.` and `-` are allowed"
-                )
-            })
-    };
+    let problem = name_problem("port", name);
     if let Some(first) = seen.names.get(name) {
         report.error(
             node.pos,
             path,
-            format!(
-                "port name `{name}` is already used by {} (line {})",
-                first.path, first.pos.line
-            ),
+            format!("port name `{name}` is already used by {first}"),
         );
         return None;
     }
@@ -151,6 +145,28 @@ fn port_name(node: &Node, path: &str, seen: &mut Seen, report: &mut Report<'_>) 
         return None;
     }
     Some(name.to_owned())
+}
+
+/// What is wrong with `name` as the name of a `what` (a port or a bridge), if anything.
+pub(super) fn name_problem(what: &str, name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some(format!("{what} name is empty"))
+    } else if name.len() > MAX_NAME_LEN {
+        Some(format!(
+            "{what} name `{name}` is {} characters long; at most {MAX_NAME_LEN} are allowed",
+            name.chars().count()
+        ))
+    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        Some(format!("{what} name `{name}` must start with a letter"))
+    } else {
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            .map(|c| {
+                format!(
+                    "{what} name `{name}` contains `{c}`; only letters, digits, `_`, `.` and `-` are allowed"
+                )
+            })
+    }
 }
 
 fn vhost_user(
@@ -187,7 +203,7 @@ fn vhost_user(
     let mac = match fields.get("mac") {
         Some(n) => {
             let path = fields.path("mac");
-            string(n, &path, report).and_then(|text| match mac::parse(text) {
+            string(n, &path, report).and_then(|text| match mac::parse(text, "port address") {
                 Ok(mac) => Some(mac),
                 Err(problem) => {
                     report.error(n.pos, &path, problem);
@@ -233,12 +249,7 @@ fn socket(
         report.error(
             node.pos,
             path,
-            format!(
-                "socket `{}` is already used by {} (line {})",
-                socket.display(),
-                first.path,
-                first.pos.line
-            ),
+            format!("socket `{}` is already used by {first}", socket.display()),
         );
         return None;
     }

@@ -22,9 +22,20 @@ pub struct L2 {
 
 pub struct PortL2 {
     pub mtu: u16,
+    /// When the port has no subinterfaces and is itself an access member: its bridge,
+    /// member index and VLAN, which every untagged frame of the port belongs to (known
+    /// before parsing, so the batch skips classification and prefetches its lookups).
+    pub access: Option<Access>,
     /// The interface that is the port itself (frames no subinterface claims).
     pub main: u16,
     pub subifs: Vec<SubIf>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Access {
+    pub bridge: u16,
+    pub member: u16,
+    pub vlan: u16,
 }
 
 /// A subinterface's match: frames whose outer tag is `outer` and, for a double-tagged
@@ -62,7 +73,10 @@ impl Mode {
             Mode::Access(v) => *v == vlan,
             Mode::Trunk {
                 allowed, native, ..
-            } => *native == Some(vlan) || allowed[(vlan >> 6) as usize & 63] & (1 << (vlan & 63)) != 0,
+            } => {
+                *native == Some(vlan)
+                    || allowed[(vlan >> 6) as usize & 63] & (1 << (vlan & 63)) != 0
+            }
         }
     }
 }
@@ -71,6 +85,11 @@ pub struct Member {
     pub iface: u16,
     pub port: u16,
     pub mode: Mode,
+    /// Frames leave exactly as they are held inside the bridge (an access member that
+    /// is a port, not a subinterface): nothing to add.
+    pub plain: bool,
+    /// Longest frame the member's port takes without counting tags (header + MTU).
+    pub max_untagged: usize,
     /// Index into every worker's member counters.
     pub counter: usize,
 }
@@ -101,6 +120,7 @@ impl L2 {
         for (i, p) in m.ports.iter().enumerate() {
             ports.push(PortL2 {
                 mtu: p.mtu,
+                access: None,
                 main: interfaces.len() as u16,
                 subifs: Vec::new(),
             });
@@ -127,11 +147,20 @@ impl L2 {
             }
             let id = interfaces.len() as u16;
             let push = if inner == 0 {
-                vec![Tag { tpid: TPID_8021Q, tci: outer }]
+                vec![Tag {
+                    tpid: TPID_8021Q,
+                    tci: outer,
+                }]
             } else {
                 vec![
-                    Tag { tpid: TPID_8021Q, tci: inner },
-                    Tag { tpid: TPID_8021AD, tci: outer },
+                    Tag {
+                        tpid: TPID_8021Q,
+                        tci: inner,
+                    },
+                    Tag {
+                        tpid: TPID_8021AD,
+                        tci: outer,
+                    },
                 ]
             };
             interfaces.push(Interface {
@@ -140,7 +169,11 @@ impl L2 {
                 push,
                 member: None,
             });
-            ports[p].subifs.push(SubIf { outer, inner, iface: id });
+            ports[p].subifs.push(SubIf {
+                outer,
+                inner,
+                iface: id,
+            });
             id
         };
 
@@ -163,9 +196,13 @@ impl L2 {
                         native: *native,
                     },
                 };
+                let port = interfaces[iface as usize].port;
                 members.push(Member {
                     iface,
-                    port: interfaces[iface as usize].port,
+                    port,
+                    plain: matches!(mode, Mode::Access(_))
+                        && interfaces[iface as usize].push.is_empty(),
+                    max_untagged: super::wire::ETH_HEADER + m.ports[port as usize].mtu as usize,
                     mode,
                     counter: member_count,
                 });
@@ -184,7 +221,8 @@ impl L2 {
                 let member = members
                     .iter()
                     .position(|m| m.iface == iface)
-                    .expect("validated: static MAC on a member") as u16;
+                    .expect("validated: static MAC on a member")
+                    as u16;
                 if !table.add_static(key(s.vlan, &s.mac), member) {
                     log::warn!("bridge {}: no room for static MAC entries", b.name);
                 }
@@ -198,9 +236,19 @@ impl L2 {
                 aged: AtomicU64::new(0),
             });
         }
-        // Double-tagged matches are tried before single ones.
         for p in &mut ports {
+            // Double-tagged matches are tried before single ones.
             p.subifs.sort_by_key(|s| (s.inner == 0, s.outer, s.inner));
+            if let (true, Some((b, m))) = (p.subifs.is_empty(), interfaces[p.main as usize].member)
+            {
+                if let Mode::Access(vlan) = bridges[b as usize].members[m as usize].mode {
+                    p.access = Some(Access {
+                        bridge: b,
+                        member: m,
+                        vlan,
+                    });
+                }
+            }
         }
         L2 {
             ports,

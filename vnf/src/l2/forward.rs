@@ -34,7 +34,9 @@ pub struct L2Counters {
 impl L2Counters {
     pub fn new(l2: &L2) -> L2Counters {
         L2Counters {
-            members: (0..l2.member_count).map(|_| MemberCounters::default()).collect(),
+            members: (0..l2.member_count)
+                .map(|_| MemberCounters::default())
+                .collect(),
         }
     }
 }
@@ -53,6 +55,7 @@ impl Outputs {
 }
 
 /// Where a frame goes after the bridge decision.
+#[derive(Clone, Copy)]
 enum To {
     One(u16),
     Flood,
@@ -64,6 +67,25 @@ fn exceeds_mtu(frame: &[u8], mtu: u16) -> bool {
     let limit = ETH_HEADER + mtu as usize;
     // Most frames are far below; only long ones pay for counting tags.
     frame.len() > limit && frame.len() - TAG_LEN * wire::tag_count(frame) > limit
+}
+
+/// The last decision of a batch: a frame with the same addresses, arriving on the same
+/// member in the same VLAN, goes the same way, and its source was just learned.
+struct Last {
+    addrs: [u8; 12],
+    member: (u16, u16),
+    vlan: u16,
+    to: To,
+}
+
+/// Where a frame entered the bridge.
+struct Ingress<'a> {
+    bi: u16,
+    mi: u16,
+    bridge: &'a Bridge,
+    counters: &'a MemberCounters,
+    vlan: u16,
+    pcp: u16,
 }
 
 /// Bridges `batch`, received on `in_port`; frames to transmit are appended to `out`,
@@ -81,72 +103,138 @@ pub fn bridge_batch(
 ) {
     let now = l2.now();
     let port = &l2.ports[in_port as usize];
-    // The last source learned in this batch: bursts from one sender skip the table.
-    let mut last_src = (0u64, u16::MAX);
+    // A port that is an access member: every untagged frame enters the same way.
+    let access = port.access.map(|a| {
+        let bridge = &l2.bridges[a.bridge as usize];
+        // Start every destination's table read now, so that the misses overlap.
+        for pkt in batch.iter() {
+            if pkt.len() >= ETH_HEADER {
+                bridge.table.prefetch(key(a.vlan, &wire::dst(pkt.data())));
+            }
+        }
+        Ingress {
+            bi: a.bridge,
+            mi: a.member,
+            bridge,
+            counters: &counters.members[bridge.members[a.member as usize].counter],
+            vlan: a.vlan,
+            pcp: 0,
+        }
+    });
+    let mut last: Option<Last> = None;
     for mut pkt in batch.drain() {
         if exceeds_mtu(pkt.data(), port.mtu) {
             rx.drop(DropReason::Oversize, 1);
             pool.free(pkt);
             continue;
         }
-        let iface = match subinterface(l2, in_port, &mut pkt) {
-            Ok(i) => i,
-            Err(why) => {
-                rx.drop(why, 1);
-                pool.free(pkt);
-                continue;
+        let general;
+        let ing = match &access {
+            Some(a) if !wire::is_tpid(wire::ethertype(pkt.data())) => a,
+            _ => match classify(l2, in_port, &mut pkt, counters) {
+                Ok(i) => {
+                    general = i;
+                    &general
+                }
+                Err(why) => {
+                    rx.drop(why, 1);
+                    pool.free(pkt);
+                    continue;
+                }
+            },
+        };
+        ing.counters.rx_packets.add(1);
+        let addrs: [u8; 12] = pkt.data()[..12].try_into().expect("a 12-byte slice");
+        let to = match &last {
+            Some(l) if l.addrs == addrs && l.member == (ing.bi, ing.mi) && l.vlan == ing.vlan => {
+                l.to
             }
+            _ => match decide(ing.bridge, &addrs, ing.mi, ing.vlan, now, counters) {
+                Ok(to) => {
+                    last = Some(Last {
+                        addrs,
+                        member: (ing.bi, ing.mi),
+                        vlan: ing.vlan,
+                        to,
+                    });
+                    to
+                }
+                Err(why) => {
+                    rx.drop(why, 1);
+                    pool.free(pkt);
+                    continue;
+                }
+            },
         };
-        let Some((bi, mi)) = l2.interfaces[iface as usize].member else {
-            rx.drop(DropReason::NoDestination, 1);
-            pool.free(pkt);
-            continue;
-        };
-        let bridge = &l2.bridges[bi as usize];
-        let member = &bridge.members[mi as usize];
-        let mc = &counters.members[member.counter];
-        let (vlan, pcp) = match classify_vlan(&member.mode, &mut pkt) {
-            Ok(v) => v,
-            Err(why) => {
-                rx.drop(why, 1);
-                pool.free(pkt);
-                continue;
-            }
-        };
-        mc.rx_packets.add(1);
-        let frame = pkt.data();
-        let src = wire::src(frame);
-        if wire::is_group(&src) || src == [0; 6] {
-            rx.drop(DropReason::BadSource, 1);
-            pool.free(pkt);
-            continue;
-        }
-        let src_key = key(vlan, &src);
-        if last_src != (src_key, mi) {
-            last_src = (src_key, mi);
-            learn(bridge, src_key, mi, now, counters);
-        }
-        let dst = wire::dst(frame);
-        let to = if wire::is_group(&dst) {
-            To::Flood
-        } else {
-            match bridge.table.lookup(key(vlan, &dst)) {
-                Some(e) => To::One(e.member),
-                None => To::Flood,
-            }
-        };
+        let (bridge, vlan, pcp) = (ing.bridge, ing.vlan, ing.pcp);
         match to {
-            To::One(m) if m == mi => {
+            To::One(m) if m == ing.mi => {
                 rx.drop(DropReason::SameInterface, 1);
                 pool.free(pkt);
             }
-            To::One(m) => emit(l2, bridge, m, pkt, vlan, pcp, pool, out, rx, counters, flush),
+            To::One(m) => emit(
+                l2, bridge, m, pkt, vlan, pcp, pool, out, rx, counters, flush,
+            ),
             To::Flood => {
-                mc.flooded.add(1);
-                flood(l2, bridge, mi, pkt, vlan, pcp, pool, out, rx, counters, flush);
+                ing.counters.flooded.add(1);
+                flood(
+                    l2, bridge, ing.mi, pkt, vlan, pcp, pool, out, rx, counters, flush,
+                );
             }
         }
     }
+}
+
+/// The general ingress path: subinterface, membership and VLAN of a frame, with the
+/// member's tags stripped.
+#[inline]
+fn classify<'a>(
+    l2: &'a L2,
+    in_port: u16,
+    pkt: &mut Packet,
+    counters: &'a L2Counters,
+) -> Result<Ingress<'a>, DropReason> {
+    let iface = subinterface(l2, in_port, pkt)?;
+    let (bi, mi) = l2.interfaces[iface as usize]
+        .member
+        .ok_or(DropReason::NoDestination)?;
+    let bridge = &l2.bridges[bi as usize];
+    let member = &bridge.members[mi as usize];
+    let (vlan, pcp) = classify_vlan(&member.mode, pkt)?;
+    Ok(Ingress {
+        bi,
+        mi,
+        bridge,
+        counters: &counters.members[member.counter],
+        vlan,
+        pcp,
+    })
+}
+
+/// Learns the source and looks up the destination of a frame with addresses `addrs`.
+#[inline]
+fn decide(
+    bridge: &Bridge,
+    addrs: &[u8; 12],
+    mi: u16,
+    vlan: u16,
+    now: u32,
+    counters: &L2Counters,
+) -> Result<To, DropReason> {
+    let (dst, src) = addrs.split_at(6);
+    let src: &wire::Mac = src.try_into().expect("6 bytes");
+    let dst: &wire::Mac = dst.try_into().expect("6 bytes");
+    if wire::is_group(src) || *src == [0; 6] {
+        return Err(DropReason::BadSource);
+    }
+    learn(bridge, key(vlan, src), mi, now, counters);
+    if wire::is_group(dst) {
+        return Ok(To::Flood);
+    }
+    Ok(match bridge.table.lookup(key(vlan, dst)) {
+        Some(e) => To::One(e.member),
+        None => To::Flood,
+    })
 }
 
 /// Finds the interface a frame arrived on and strips that subinterface's tags.
@@ -254,13 +342,17 @@ fn flood(
         if let Some(prev) = last.replace(m) {
             // Every target but the last gets a copy; the last takes the original.
             match copy(pool, &pkt) {
-                Some(c) => emit(l2, bridge, prev, c, vlan, pcp, pool, out, rx, counters, flush),
+                Some(c) => emit(
+                    l2, bridge, prev, c, vlan, pcp, pool, out, rx, counters, flush,
+                ),
                 None => rx.drop(DropReason::NoBuffers, 1),
             }
         }
     }
     match last {
-        Some(m) => emit(l2, bridge, m, pkt, vlan, pcp, pool, out, rx, counters, flush),
+        Some(m) => emit(
+            l2, bridge, m, pkt, vlan, pcp, pool, out, rx, counters, flush,
+        ),
         None => {
             // Alone in its VLAN: nobody to deliver to.
             rx.drop(DropReason::NoDestination, 1);
@@ -297,6 +389,9 @@ fn emit(
     flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
 ) {
     let member: &Member = &bridge.members[m as usize];
+    if member.plain && pkt.len() <= member.max_untagged {
+        return queue(member, pkt, pool, out, rx, counters, flush);
+    }
     let mut ok = true;
     if let Mode::Trunk { tpid, native, .. } = &member.mode {
         if *native != Some(vlan) {
@@ -319,6 +414,20 @@ fn emit(
         pool.free(pkt);
         return;
     }
+    queue(member, pkt, pool, out, rx, counters, flush)
+}
+
+/// Appends a finished frame to the output batch of the member's port.
+#[inline]
+fn queue(
+    member: &Member,
+    pkt: Packet,
+    pool: &mut Pool,
+    out: &mut Outputs,
+    rx: &QueueCounters,
+    counters: &L2Counters,
+    flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
+) {
     counters.members[member.counter].tx_packets.add(1);
     let b = &mut out.batches[member.port as usize];
     if b.len() >= BATCH_SIZE {

@@ -5,9 +5,9 @@
 //! guest spraying source addresses can fill its quota but never grow memory or push
 //! out another entry (learning never evicts; static entries are outside the quota).
 //!
-//! Layout: buckets of four 16-byte slots, one cache line each. A key may live in either
-//! of two buckets chosen by its hash ("two choices"), which keeps buckets from
-//! overflowing at the load factor the sizing allows (at most one half).
+//! Layout: buckets of eight slots, keys in one cache line and values in the next. A key
+//! may live in either of two buckets chosen by its hash ("two choices"), which keeps
+//! buckets from overflowing at the load factor the sizing allows (at most one half).
 //!
 //! A slot is a key word and a value word. Key 0 is a free slot; value 0 is a slot being
 //! filled or emptied, which readers treat as absent. Insertion claims a free key with a
@@ -23,24 +23,99 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::wire::Mac;
 
-const SLOTS: usize = 4;
+const SLOTS: usize = 8;
 
-#[derive(Default)]
-struct Slot {
-    key: AtomicU64,
-    value: AtomicU64,
-}
-
-#[repr(align(64))]
+/// Eight keys in one cache line, their values in the next: a lookup scans one line
+/// and reads the value line only on a match.
+#[repr(C, align(64))]
 #[derive(Default)]
 struct Bucket {
-    slots: [Slot; SLOTS],
+    keys: [AtomicU64; SLOTS],
+    values: [AtomicU64; SLOTS],
+}
+
+/// A slot of a bucket, as returned by a search.
+struct Slot<'t> {
+    key: &'t AtomicU64,
+    value: &'t AtomicU64,
+}
+
+impl Bucket {
+    fn slot(&self, i: usize) -> Slot<'_> {
+        Slot {
+            key: &self.keys[i],
+            value: &self.values[i],
+        }
+    }
 }
 
 const KEY_PRESENT: u64 = 1 << 63;
 const VALUE_VALID: u64 = 1 << 63;
 const VALUE_STATIC: u64 = 1 << 62;
 const MEMBER_SHIFT: u32 = 32;
+
+/// The bucket array, in its own anonymous mapping so that large tables can use huge
+/// pages: with a million entries a random lookup would otherwise miss the TLB as well
+/// as the caches.
+struct Buckets {
+    ptr: std::ptr::NonNull<Bucket>,
+    len: usize,
+}
+
+// SAFETY: the buckets are atomics only, shared by design.
+unsafe impl Send for Buckets {}
+// SAFETY: as above.
+unsafe impl Sync for Buckets {}
+
+impl Buckets {
+    fn new(len: usize) -> Buckets {
+        let bytes = len * std::mem::size_of::<Bucket>();
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(
+            p != libc::MAP_FAILED,
+            "cannot map a MAC table of {bytes} bytes: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: advice on the mapping just made; failure only means small pages.
+        unsafe { libc::madvise(p, bytes, libc::MADV_HUGEPAGE) };
+        Buckets {
+            // The mapping is zero-filled, and all-zero atomics are a valid empty Bucket;
+            // mmap returns page-aligned memory, more than Bucket's 64-byte alignment.
+            ptr: std::ptr::NonNull::new(p.cast()).expect("mmap never returns null"),
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for Buckets {
+    type Target = [Bucket];
+    fn deref(&self) -> &[Bucket] {
+        // SAFETY: `len` zero-initialized Buckets live at `ptr` until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Buckets {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`; no reference outlives self.
+        unsafe {
+            libc::munmap(
+                self.ptr.as_ptr().cast(),
+                self.len * std::mem::size_of::<Bucket>(),
+            );
+        }
+    }
+}
 
 /// The table key of `mac` in `vlan`; never 0.
 #[inline]
@@ -51,7 +126,10 @@ pub fn key(vlan: u16, mac: &Mac) -> u64 {
 
 pub fn key_parts(key: u64) -> (u16, Mac) {
     let b = key.to_be_bytes();
-    (((key >> 48) & 0x0fff) as u16, [b[2], b[3], b[4], b[5], b[6], b[7]])
+    (
+        ((key >> 48) & 0x0fff) as u16,
+        [b[2], b[3], b[4], b[5], b[6], b[7]],
+    )
 }
 
 /// A table entry as read.
@@ -98,7 +176,7 @@ pub enum Learned {
 }
 
 pub struct MacTable {
-    buckets: Box<[Bucket]>,
+    buckets: Buckets,
     mask: usize,
     limit: u32,
     learned: AtomicU32,
@@ -110,7 +188,7 @@ impl MacTable {
         let want = (limit as usize + statics).max(1) * 2;
         let buckets = want.div_ceil(SLOTS).next_power_of_two().max(2);
         MacTable {
-            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+            buckets: Buckets::new(buckets),
             mask: buckets - 1,
             limit,
             learned: AtomicU32::new(0),
@@ -124,8 +202,14 @@ impl MacTable {
 
     #[inline]
     fn buckets_of(&self, key: u64) -> (usize, usize) {
-        // A multiplicative hash; the two halves pick the two buckets.
-        let h = (key ^ (key >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // A full 64-bit mix (MurmurHash3's finalizer): every key bit reaches both
+        // halves, which pick the two buckets independently.
+        let mut h = key;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
         let a = (h >> 32) as usize & self.mask;
         let mut b = h as usize & self.mask;
         if b == a {
@@ -134,30 +218,37 @@ impl MacTable {
         (a, b)
     }
 
-    /// Hints the CPU to fetch the key's first bucket before it is needed.
+    /// Hints the CPU to fetch both of the key's buckets (keys and values) before they
+    /// are needed.
     #[inline]
     pub fn prefetch(&self, key: u64) {
-        let (a, _) = self.buckets_of(key);
+        let (a, b) = self.buckets_of(key);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is only a hint; the address is inside the table.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (&self.buckets[a] as *const Bucket).cast(),
-            );
+        for i in [a, b] {
+            // SAFETY: a prefetch is only a hint, and the address is inside the table.
+            unsafe {
+                let b = &self.buckets[i];
+                let keys: *const i8 = (&b.keys as *const [AtomicU64; SLOTS]).cast();
+                let values: *const i8 = (&b.values as *const [AtomicU64; SLOTS]).cast();
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(keys);
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(values);
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = a;
+        let _ = (a, b);
     }
 
     /// The slot holding `key` and its value, if present.
     #[inline]
-    fn find(&self, key: u64) -> Option<(&Slot, u64)> {
+    fn find(&self, key: u64) -> Option<(Slot<'_>, u64)> {
         let (a, b) = self.buckets_of(key);
         for bi in [a, b] {
-            for slot in &self.buckets[bi].slots {
-                if slot.key.load(Ordering::Acquire) != key {
+            let bucket = &self.buckets[bi];
+            for i in 0..SLOTS {
+                if bucket.keys[i].load(Ordering::Acquire) != key {
                     continue;
                 }
+                let slot = bucket.slot(i);
                 let v = slot.value.load(Ordering::Acquire);
                 if v & VALUE_VALID != 0 && slot.key.load(Ordering::Relaxed) == key {
                     return Some((slot, v));
@@ -219,20 +310,20 @@ impl MacTable {
         // The emptier bucket first, so both fill evenly.
         let free = |bi: usize| {
             self.buckets[bi]
-                .slots
+                .keys
                 .iter()
-                .filter(|s| s.key.load(Ordering::Relaxed) == 0)
+                .filter(|k| k.load(Ordering::Relaxed) == 0)
                 .count()
         };
         let order = if free(b) > free(a) { [b, a] } else { [a, b] };
         for bi in order {
-            for slot in &self.buckets[bi].slots {
-                if slot
-                    .key
+            let bucket = &self.buckets[bi];
+            for i in 0..SLOTS {
+                if bucket.keys[i]
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
-                    slot.value.store(v, Ordering::Release);
+                    bucket.values[i].store(v, Ordering::Release);
                     return true;
                 }
             }
@@ -243,8 +334,7 @@ impl MacTable {
     /// Adds an entry that never ages or moves (configuration time, before forwarding).
     pub fn add_static(&self, key: u64, member: u16) -> bool {
         if let Some((slot, _)) = self.find(key) {
-            slot.value
-                .store(value(member, true, 0), Ordering::Release);
+            slot.value.store(value(member, true, 0), Ordering::Release);
             return true;
         }
         self.insert(key, value(member, true, 0))
@@ -255,7 +345,7 @@ impl MacTable {
     pub fn age(&self, now: u32, max_age: u32) -> u32 {
         let mut removed = 0;
         for bucket in self.buckets.iter() {
-            for slot in &bucket.slots {
+            for slot in (0..SLOTS).map(|i| bucket.slot(i)) {
                 if slot.key.load(Ordering::Relaxed) == 0 {
                     continue;
                 }
@@ -284,7 +374,7 @@ impl MacTable {
     pub fn entries(&self) -> Vec<(u64, Entry)> {
         let mut out = Vec::new();
         for bucket in self.buckets.iter() {
-            for slot in &bucket.slots {
+            for slot in (0..SLOTS).map(|i| bucket.slot(i)) {
                 let k = slot.key.load(Ordering::Acquire);
                 let v = slot.value.load(Ordering::Acquire);
                 if k != 0 && v & VALUE_VALID != 0 {
@@ -312,7 +402,11 @@ mod tests {
         assert_eq!(t.learn(key(10, &mac(1)), 3, 100), Learned::Known);
         assert_eq!(
             t.lookup(key(10, &mac(1))),
-            Some(Entry { member: 3, is_static: false, seen: 100 })
+            Some(Entry {
+                member: 3,
+                is_static: false,
+                seen: 100
+            })
         );
         // The same address in another VLAN is another entry.
         assert_eq!(t.lookup(key(20, &mac(1))), None);

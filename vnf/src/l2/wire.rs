@@ -41,10 +41,23 @@ fn be16(frame: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([frame[at], frame[at + 1]])
 }
 
-/// The tag at the front of the frame's tag stack (`depth` tags in), if the EtherType
-/// position there holds a TPID. `Err(())` if it does but the frame ends inside the tag.
+/// The EtherType (or outer TPID) of a frame at least `ETH_HEADER` long; 0 if shorter.
 #[inline]
-pub fn tag(frame: &[u8], depth: usize) -> Result<Option<Tag>, ()> {
+pub fn ethertype(frame: &[u8]) -> u16 {
+    if frame.len() < ETH_HEADER {
+        return 0;
+    }
+    be16(frame, ETHERTYPE_AT)
+}
+
+/// A TPID whose tag the frame ends inside of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TruncatedTag;
+
+/// The tag at the front of the frame's tag stack (`depth` tags in), if the EtherType
+/// position there holds a TPID.
+#[inline]
+pub fn tag(frame: &[u8], depth: usize) -> Result<Option<Tag>, TruncatedTag> {
     let at = ETHERTYPE_AT + depth * TAG_LEN;
     if frame.len() < at + 2 {
         return Ok(None);
@@ -54,7 +67,7 @@ pub fn tag(frame: &[u8], depth: usize) -> Result<Option<Tag>, ()> {
         return Ok(None);
     }
     if frame.len() < at + TAG_LEN + 2 {
-        return Err(());
+        return Err(TruncatedTag);
     }
     Ok(Some(Tag {
         tpid,
@@ -133,12 +146,27 @@ mod tests {
     fn push_then_pop_restores_the_frame() {
         let mut pool = Pool::new(4).unwrap();
         let mut p = frame(&mut pool, &UNTAGGED);
-        assert!(push_tag(&mut p, Tag { tpid: TPID_8021Q, tci: 0x2064 }));
-        assert!(push_tag(&mut p, Tag { tpid: TPID_8021AD, tci: 300 }));
+        assert!(push_tag(
+            &mut p,
+            Tag {
+                tpid: TPID_8021Q,
+                tci: 0x2064
+            }
+        ));
+        assert!(push_tag(
+            &mut p,
+            Tag {
+                tpid: TPID_8021AD,
+                tci: 300
+            }
+        ));
         let d = p.data();
         assert_eq!(d.len(), UNTAGGED.len() + 8);
         assert_eq!(&d[..12], &UNTAGGED[..12]);
-        assert_eq!(&d[12..20], &[0x88, 0xa8, 0x01, 0x2c, 0x81, 0x00, 0x20, 0x64]);
+        assert_eq!(
+            &d[12..20],
+            &[0x88, 0xa8, 0x01, 0x2c, 0x81, 0x00, 0x20, 0x64]
+        );
         assert_eq!(&d[20..], &UNTAGGED[12..]);
         assert_eq!(tag_count(d), 2);
         assert_eq!(tag(d, 1).unwrap().unwrap().vid(), 100);
@@ -151,7 +179,7 @@ mod tests {
     #[test]
     fn truncated_tag_is_an_error_and_short_frames_have_none() {
         let truncated = [1u8, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x81, 0x00, 0x00];
-        assert_eq!(tag(&truncated, 0), Err(()));
+        assert_eq!(tag(&truncated, 0), Err(TruncatedTag));
         assert_eq!(tag(&truncated[..12], 0), Ok(None));
         assert_eq!(tag(&UNTAGGED, 0), Ok(None));
         assert_eq!(tag_count(&truncated), 0);

@@ -1,0 +1,289 @@
+//! Per-frame cost of the bridge against the cross-connect, on the same rings and in the
+//! same run: each measured batch is 64 frames of 64 bytes dequeued from one port's
+//! transmit ring, passed through the stage, and enqueued on the receiving port(s).
+//!
+//! - `xconnect`: the batch goes to the peer port as it is (the baseline).
+//! - `bridge_learned`: two members, both addresses learned (the ratio the L2 issue asks
+//!   for: at least 0.9 of `xconnect`).
+//! - `bridge_1M_random`: a million learned addresses, every frame to a random one of
+//!   them (the table is far larger than the caches; at least 0.7 of `xconnect`).
+//! - `learn_new`: every frame has a source never seen before (learning rate).
+//! - `flood_4`: broadcast frames to four other members (four copies per frame).
+//!
+//! A [`DriverRing`] plays the guests, outside the timed region; everything runs on one
+//! core with the rings hot, so the figures are the switch's own cost per frame.
+//! `cargo bench -p vnf --bench bridge` (add `-- --quick` for a short run).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use packet::{Batch, Pool};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use virtio::driver::{Buffer, DriverRing, Layout};
+use virtio::mem::MemTable;
+use virtio::net::{NetQueue, VNET_HDR_LEN};
+use virtio::ring::SplitRing;
+use virtio::QueueCounters;
+use vnf::l2::mactable::key;
+use vnf::l2::{bridge_batch, L2Counters, Outputs, L2};
+
+const MEM_SIZE: usize = 64 << 20;
+const QSIZE: u16 = 256;
+const N: u16 = 64;
+const LEN: usize = 64;
+const TX_BUFS: u64 = 0x100_0000;
+const BUF: u64 = 2048;
+const RX_BUFS: u64 = 0x200_0000;
+
+struct Queue {
+    drv: DriverRing,
+    q: NetQueue,
+    heads: Vec<u16>,
+}
+
+impl Queue {
+    fn new(mem: &Arc<GuestMemoryMmap<()>>, ring_at: u64, mergeable: bool) -> Queue {
+        let layout = Layout::contiguous(GuestAddress(ring_at), QSIZE).unwrap();
+        let drv = DriverRing::new(mem.clone(), layout, false).unwrap();
+        let ring = SplitRing::new(Arc::new(MemTable::new(mem.clone())), &drv.ring_config())
+            .expect("valid ring");
+        Queue {
+            drv,
+            q: NetQueue::new(ring, VNET_HDR_LEN, mergeable, Box::new(|| {})),
+            heads: Vec::new(),
+        }
+    }
+
+    fn repost(&mut self) {
+        while self.drv.pop_used().unwrap().is_some() {}
+        self.drv.offer(&self.heads).unwrap();
+    }
+}
+
+/// Port 0's transmit ring, and a receive ring for each of `ports` ports.
+struct Rig {
+    mem: Arc<GuestMemoryMmap<()>>,
+    tx: Queue,
+    rx: Vec<Queue>,
+    pool: Pool,
+    batch: Batch,
+    out: Outputs,
+    c: QueueCounters,
+}
+
+fn mac(n: u32) -> [u8; 6] {
+    let b = n.to_be_bytes();
+    [0x02, 0x01, b[0], b[1], b[2], b[3]]
+}
+
+impl Rig {
+    fn new(ports: usize) -> Rig {
+        let mem =
+            Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM_SIZE)]).unwrap());
+        let mut tx = Queue::new(&mem, 0, false);
+        let mut rx: Vec<Queue> = (0..ports)
+            .map(|p| Queue::new(&mem, 0x1_0000 * (p as u64 + 1), true))
+            .collect();
+        for h in 0..N {
+            let at = GuestAddress(TX_BUFS + u64::from(h) * BUF);
+            tx.drv
+                .write_chain(h, &[Buffer::readable(at, (VNET_HDR_LEN + LEN) as u32)])
+                .unwrap();
+            tx.heads.push(h);
+            for (p, q) in rx.iter_mut().enumerate() {
+                let at = GuestAddress(RX_BUFS + (p as u64 * 256 + u64::from(h)) * BUF);
+                q.drv
+                    .write_chain(h, &[Buffer::writable(at, BUF as u32)])
+                    .unwrap();
+                q.heads.push(h);
+            }
+        }
+        let mut rig = Rig {
+            mem,
+            tx,
+            rx,
+            pool: Pool::new(1024).unwrap(),
+            batch: Batch::default(),
+            out: Outputs::new(ports),
+            c: QueueCounters::default(),
+        };
+        rig.write_frames(|_| mac(2), |_| mac(1));
+        rig
+    }
+
+    /// Writes the 64 transmit frames with these addresses (outside any timing).
+    fn write_frames(&mut self, dst: impl Fn(u16) -> [u8; 6], src: impl Fn(u16) -> [u8; 6]) {
+        let mut f = [0u8; VNET_HDR_LEN + LEN];
+        for h in 0..N {
+            let e = &mut f[VNET_HDR_LEN..];
+            e[..6].copy_from_slice(&dst(h));
+            e[6..12].copy_from_slice(&src(h));
+            e[12..14].copy_from_slice(&[0x08, 0x00]);
+            self.mem
+                .write_slice(&f, GuestAddress(TX_BUFS + u64::from(h) * BUF))
+                .unwrap();
+        }
+    }
+
+    /// Times `iters` batches; `prepare` runs before each, untimed.
+    fn run(
+        &mut self,
+        iters: u64,
+        mut prepare: impl FnMut(&mut Rig),
+        mut op: impl FnMut(&mut Rig),
+    ) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            prepare(self);
+            self.tx.repost();
+            for q in &mut self.rx {
+                q.repost();
+            }
+            let t = Instant::now();
+            let n = self
+                .tx
+                .q
+                .dequeue(&mut self.pool, &mut self.batch, 0, 0, &self.c);
+            assert_eq!(n, N as usize);
+            op(self);
+            total += t.elapsed();
+        }
+        assert_eq!(self.c.total_drops(), 0, "no frame may be dropped");
+        total
+    }
+
+    fn bridge(&mut self, l2: &L2, counters: &L2Counters) {
+        // Split borrows: the flush closure takes the receive queues.
+        let Rig {
+            rx,
+            pool,
+            batch,
+            out,
+            c,
+            ..
+        } = self;
+        let mut flush =
+            |p: u16, b: &mut Batch, pool: &mut Pool| rx[p as usize].q.enqueue(b, pool, c);
+        bridge_batch(l2, 0, batch, pool, out, c, counters, &mut flush);
+        for (p, b) in out.batches.iter_mut().enumerate() {
+            if !b.is_empty() {
+                flush(p as u16, b, pool);
+            }
+        }
+    }
+}
+
+fn l2(ports: usize, limit: u32) -> L2 {
+    let mut text = String::from("ports:\n");
+    for p in 0..ports {
+        text.push_str(&format!(
+            "  - {{ name: p{p}, type: vhost-user, socket: /nonexistent/p{p}.sock }}\n"
+        ));
+    }
+    let members: Vec<String> = (0..ports).map(|p| format!("p{p}")).collect();
+    text.push_str(&format!(
+        "bridges:\n  - {{ name: br0, mac_limit: {limit}, members: [{}] }}\n",
+        members.join(", ")
+    ));
+    let m = deploy::Manifest::parse("bench.yaml", &text, &|_| None).unwrap();
+    L2::build(&m)
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+fn forwarding(c: &mut Criterion) {
+    let mut g = c.benchmark_group("forward_64B");
+    g.throughput(Throughput::Elements(u64::from(N)));
+
+    let mut rig = Rig::new(2);
+    g.bench_function("xconnect", |b| {
+        b.iter_custom(|iters| {
+            rig.run(
+                iters,
+                |_| {},
+                |r| r.rx[1].q.enqueue(&mut r.batch, &mut r.pool, &r.c),
+            )
+        })
+    });
+
+    let table = l2(2, 1024);
+    let counters = L2Counters::new(&table);
+    table.bridges[0].table.learn(key(1, &mac(1)), 0, 0);
+    table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
+    let mut rig = Rig::new(2);
+    g.bench_function("bridge_learned", |b| {
+        b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
+    });
+
+    const MANY: u32 = 1 << 20;
+    let table = l2(2, MANY + 64);
+    let counters = L2Counters::new(&table);
+    for n in 0..MANY {
+        table.bridges[0].table.learn(key(1, &mac(1000 + n)), 1, 0);
+    }
+    table.bridges[0].table.learn(key(1, &mac(1)), 0, 0);
+    let mut rig = Rig::new(2);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    g.bench_function(BenchmarkId::new("bridge_random_of", MANY), |b| {
+        b.iter_custom(|iters| {
+            rig.run(
+                iters,
+                |r| {
+                    let dsts: Vec<u32> = (0..N)
+                        .map(|_| 1000 + (next() % u64::from(MANY)) as u32)
+                        .collect();
+                    r.write_frames(|h| mac(dsts[h as usize]), |_| mac(1));
+                },
+                |r| r.bridge(&table, &counters),
+            )
+        })
+    });
+
+    let table = l2(2, 1 << 22);
+    let counters = L2Counters::new(&table);
+    table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
+    let mut rig = Rig::new(2);
+    let mut fresh = 1_000_000u32;
+    g.bench_function("learn_new", |b| {
+        b.iter_custom(|iters| {
+            rig.run(
+                iters,
+                |r| {
+                    let base = fresh;
+                    fresh += u32::from(N);
+                    r.write_frames(|_| mac(2), |h| mac(base + u32::from(h)));
+                },
+                |r| r.bridge(&table, &counters),
+            )
+        })
+    });
+
+    let table = l2(5, 1024);
+    let counters = L2Counters::new(&table);
+    let mut rig = Rig::new(5);
+    rig.write_frames(|_| [0xff; 6], |_| mac(1));
+    g.bench_function("flood_4", |b| {
+        b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = forwarding
+}
+criterion_main!(benches);
