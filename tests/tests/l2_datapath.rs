@@ -13,7 +13,10 @@ const SETTLE: Duration = Duration::from_millis(300);
 struct Rig {
     vnf: Vnf,
     names: Vec<&'static str>,
+    /// Queue pair 0 of each port.
     qs: Vec<QueuePair>,
+    /// The other queue pairs of each port.
+    more: Vec<Vec<QueuePair>>,
     _devs: Vec<VirtioUser>,
     _dir: TempDir,
 }
@@ -21,11 +24,22 @@ struct Rig {
 impl Rig {
     /// vnf with `ports` (name, extra port settings) and the `bridges` section given.
     fn start(label: &str, ports: &[(&'static str, &str)], bridges: &str) -> Rig {
+        Rig::start_with(label, 1, 1, ports, bridges)
+    }
+
+    /// `start` with `workers` workers and `pairs` queue pairs on every port.
+    fn start_with(
+        label: &str,
+        workers: u32,
+        pairs: u16,
+        ports: &[(&'static str, &str)],
+        bridges: &str,
+    ) -> Rig {
         let dir = TempDir::new(label);
-        let mut manifest = String::from("workers: { count: 1 }\nports:\n");
+        let mut manifest = format!("workers: {{ count: {workers} }}\nports:\n");
         for (name, extra) in ports {
             manifest.push_str(&format!(
-                "  - {{ name: {name}, type: vhost-user, socket: {}{extra} }}\n",
+                "  - {{ name: {name}, type: vhost-user, socket: {}, queue_pairs: {pairs}{extra} }}\n",
                 dir.join(&format!("{name}.sock")).display()
             ));
         }
@@ -33,6 +47,7 @@ impl Rig {
         let mut vnf = Vnf::start(&manifest, &[]);
         let mut devs = Vec::new();
         let mut qs = Vec::new();
+        let mut more = Vec::new();
         for (name, _) in ports {
             let sock = dir.join(&format!("{name}.sock"));
             // The sockets appear as vnf's port threads start listening.
@@ -43,17 +58,20 @@ impl Rig {
             // Transmit buffers large enough for jumbo frames (receive merges buffers).
             let cfg = Config {
                 buf_size: 9216 + 32,
-                ..Config::new(1)
+                ..Config::new(pairs)
             };
             let mut dev = VirtioUser::connect_with(&sock, &cfg)
                 .unwrap_or_else(|e| vnf.fail(&format!("port {name}: {e}")));
-            qs.push(dev.take_pairs().remove(0));
+            let mut all = dev.take_pairs();
+            qs.push(all.remove(0));
+            more.push(all);
             devs.push(dev);
         }
         Rig {
             vnf,
             names: ports.iter().map(|(n, _)| *n).collect(),
             qs,
+            more,
             _devs: devs,
             _dir: dir,
         }
@@ -65,8 +83,18 @@ impl Rig {
 
     /// Sends `frame` on port `from`, then returns what every port received.
     fn send(&mut self, from: &str, frame: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        self.send_on(from, 0, frame)
+    }
+
+    /// `send` on queue pair `pair`.
+    fn send_on(&mut self, from: &str, pair: usize, frame: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let p = self.port(from);
-        let sent = self.qs[p].tx.send(1, |_, b| {
+        let q = if pair == 0 {
+            &mut self.qs[p]
+        } else {
+            &mut self.more[p][pair - 1]
+        };
+        let sent = q.tx.send(1, |_, b| {
             b[..frame.len()].copy_from_slice(frame);
             frame.len()
         });
@@ -80,6 +108,9 @@ impl Rig {
         while Instant::now() < end {
             for (i, q) in self.qs.iter_mut().enumerate() {
                 q.rx.recv(64, |f| got[i].push(f.to_vec()));
+                for q in &mut self.more[i] {
+                    q.rx.recv(64, |f| got[i].push(f.to_vec()));
+                }
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -89,7 +120,12 @@ impl Rig {
     /// Sends and asserts that exactly the ports in `to` received one frame each, equal
     /// to the frame given for that port.
     fn expect(&mut self, from: &str, frame: &[u8], to: &[(&str, Vec<u8>)]) {
-        let got = self.send(from, frame);
+        self.expect_on(from, 0, frame, to)
+    }
+
+    /// `expect`, sending on queue pair `pair`.
+    fn expect_on(&mut self, from: &str, pair: usize, frame: &[u8], to: &[(&str, Vec<u8>)]) {
+        let got = self.send_on(from, pair, frame);
         for (i, name) in self.names.clone().iter().enumerate() {
             let want: Vec<Vec<u8>> = to
                 .iter()
@@ -489,4 +525,37 @@ fn bursts_arrive_complete_and_in_order() {
     assert_eq!(s.counter_or_zero("a", "all", "drops"), 0, "{s}");
     assert!(r.collect().iter().all(Vec::is_empty));
     let _ = c;
+}
+
+/// An address learned by one worker steers the frames another worker forwards: ports
+/// with two queue pairs and two workers, pair 0 of every port on worker 0 and pair 1 on
+/// worker 1.
+#[test]
+fn addresses_learned_on_one_worker_serve_the_other() {
+    let _serial = serial();
+    let mut r = Rig::start_with(
+        "l2-workers",
+        2,
+        2,
+        &[("a", ""), ("b", ""), ("c", "")],
+        "bridges:\n  - { name: br0, members: [a, b, c] }\n",
+    );
+    let (ma, mb) = (mac(0xa), mac(0xb));
+    // Worker 0 learns a (from a's pair 0); the frame is flooded.
+    let f = frame(BCAST, ma, &[], 46, 1);
+    r.expect_on("a", 0, &f, &[("b", f.clone()), ("c", f.clone())]);
+    // Worker 1 forwards b's pair 1 to a only, using what worker 0 learned, and learns b.
+    let f = frame(ma, mb, &[], 46, 2);
+    r.expect_on("b", 1, &f, &[("a", f.clone())]);
+    // Worker 0 uses what worker 1 learned.
+    let f = frame(mb, ma, &[], 46, 3);
+    r.expect_on("a", 0, &f, &[("b", f.clone())]);
+    // And a move seen by worker 1 is followed by worker 0.
+    let f = frame(BCAST, ma, &[], 46, 4);
+    r.expect_on("c", 1, &f, &[("a", f.clone()), ("b", f.clone())]);
+    let f = frame(ma, mb, &[], 46, 5);
+    r.expect_on("b", 0, &f, &[("c", f.clone())]);
+    let s = r.stats();
+    assert_eq!(member_counter(&s, "br0", "all", "learned"), 2, "{s}");
+    assert_eq!(member_counter(&s, "br0", "c", "moved"), 1, "{s}");
 }
