@@ -20,11 +20,12 @@ mod tempdir;
 pub mod testpmd;
 pub mod vnf;
 
-pub use guest::{Guest, GuestConfig, Nic, ScriptResult, SocketRole, BOOT_TIMEOUT};
+pub use guest::{Guest, GuestConfig, Nic, ScriptResult, SocketRole, VlanIf, BOOT_TIMEOUT};
 pub use image::{image, Image};
 pub use lock::serial;
-pub use manifest::{Mode, Port};
-pub use stats::Stats;
+pub use manifest::{Bridge, Member, Mode, Port};
+pub use net::Tpid;
+pub use stats::{MacEntry, Stats};
 pub use tempdir::TempDir;
 pub use testpmd::{Testpmd, VhostPort};
 pub use vnf::{Validation, Vnf};

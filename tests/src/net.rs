@@ -28,6 +28,62 @@ pub fn ipv6_cidr(n: u8) -> String {
     format!("{}/64", ipv6(n))
 }
 
+/// The tag type of a VLAN tag: what a trunk member sends and accepts in the manifest,
+/// and what a guest's VLAN interface puts on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tpid {
+    /// 0x8100, an IEEE 802.1Q customer tag.
+    Dot1q,
+    /// 0x88a8, an IEEE 802.1ad service tag (the outer tag of QinQ).
+    Dot1ad,
+}
+
+impl Tpid {
+    /// As the manifest's `tpid:` and `ip link add ... type vlan proto` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tpid::Dot1q => "802.1q",
+            Tpid::Dot1ad => "802.1ad",
+        }
+    }
+}
+
+/// An address `10.<subnet>.0.<host>/24`, for guests that share a VLAN but not the
+/// standard 10.0.0.0/24.
+pub fn subnet_cidr(subnet: u8, host: u8) -> String {
+    format!("10.{subnet}.0.{host}/24")
+}
+
+/// The address of [`subnet_cidr`] without its prefix.
+pub fn subnet_ip(subnet: u8, host: u8) -> String {
+    format!("10.{subnet}.0.{host}")
+}
+
+/// Shell snippet: the value of one of `dev`'s interface counters, e.g. `tx_packets`.
+pub fn dev_counter(dev: &str, counter: &str) -> String {
+    format!("cat /sys/class/net/{dev}/statistics/{counter}")
+}
+
+/// Shell snippet that prints the guest's IP fragmentation counters as one line,
+/// `FRAG creates=N reasm=N` (from /proc/net/snmp: FragCreates, ReasmReqds).
+pub fn frag_counters() -> &'static str {
+    "awk '/^Ip:/{if(!h){for(i=1;i<=NF;i++)c[$i]=i;h=1}else print \"FRAG creates=\" $c[\"FragCreates\"] \" reasm=\" $c[\"ReasmReqds\"]}' /proc/net/snmp"
+}
+
+/// Reads the line printed by [`frag_counters`]: `(FragCreates, ReasmReqds)`.
+pub fn parse_frag_counters(text: &str) -> Option<(u64, u64)> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("FRAG creates="))?;
+    let mut values = line
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').map(|(_, v)| v.parse::<u64>()));
+    let creates = values.next()?.ok()?;
+    let reasm = values.next()?.ok()?;
+    Some((creates, reasm))
+}
+
 /// Guest number `n` named `name`, with its standard addresses on eth0 = `nic`.
 pub fn numbered_guest(name: &str, n: u8, nic: Nic) -> GuestConfig {
     GuestConfig::new(name)
@@ -43,6 +99,25 @@ pub fn numbered_guest(name: &str, n: u8, nic: Nic) -> GuestConfig {
 pub fn await_peer(addr: &str) -> String {
     let v6 = if addr.contains(':') { "-6 " } else { "" };
     format!("for i in $(seq 120); do ping {v6}-c 1 -W 1 {addr} >/dev/null && break; done")
+}
+
+/// Shell snippet: [`await_peer`] for each address in turn.
+pub fn await_peers(addrs: &[String]) -> String {
+    let waits: Vec<String> = addrs.iter().map(|a| await_peer(a)).collect();
+    waits.join("; ")
+}
+
+/// Shell snippet: a quiet run of `count` pings 20 ms apart, IPv6 if `addr` has a ':'.
+pub fn ping_run(addr: &str, count: u32) -> String {
+    let v6 = if addr.contains(':') { "-6 " } else { "" };
+    format!("ping {v6}-q -c {count} -i 0.02 {addr}")
+}
+
+/// Shell snippet: a quiet run of `count` pings 0.2 s apart that is expected to go
+/// unanswered (it waits one second at the end, not ten).
+pub fn unanswered_run(addr: &str, count: u32) -> String {
+    let v6 = if addr.contains(':') { "-6 " } else { "" };
+    format!("ping {v6}-q -c {count} -i 0.2 -W 1 {addr}")
 }
 
 /// Shell snippet: one quiet ping run per vCPU, each pinned to its CPU, all at once.
@@ -119,6 +194,14 @@ mod tests {
         assert!(!found[1].lossless(500));
         assert_eq!(reply_seqs(text, "10.0.0.2"), vec![0, 1]);
         assert!(reply_seqs(text, "10.0.0.3").is_empty());
+    }
+
+    #[test]
+    fn reads_fragmentation_counters() {
+        let text = "noise\nFRAG creates=0 reasm=3\n";
+        assert_eq!(parse_frag_counters(text), Some((0, 3)));
+        assert_eq!(parse_frag_counters("FRAG creates=x reasm=1\n"), None);
+        assert_eq!(parse_frag_counters(""), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! line built from them.
 
 use crate::image::image;
+use crate::net::Tpid;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -25,6 +26,10 @@ pub struct Nic {
     pub role: SocketRole,
     pub queues: u32,
     pub mac: String,
+    /// QEMU's `host_mtu`: the MTU the device offers the guest (VIRTIO_NET_F_MTU), which
+    /// also caps what the guest may set. `None` offers none; the guest starts at 1500
+    /// and may raise its MTU at will.
+    pub mtu: Option<u32>,
 }
 
 impl Nic {
@@ -34,7 +39,14 @@ impl Nic {
             role,
             queues: 1,
             mac: mac.to_string(),
+            mtu: None,
         }
+    }
+
+    /// Offers `mtu` to the guest (QEMU `host_mtu`, see the `mtu` field).
+    pub fn mtu(mut self, mtu: u32) -> Nic {
+        self.mtu = Some(mtu);
+        self
     }
 
     pub fn queues(mut self, queues: u32) -> Nic {
@@ -55,9 +67,26 @@ impl Nic {
             // One vector per virtqueue plus config and control.
             device.push_str(&format!(",mq=on,vectors={}", 2 * self.queues + 2));
         }
+        if let Some(mtu) = self.mtu {
+            device.push_str(&format!(",host_mtu={mtu}"));
+        }
         ["-chardev", &chardev, "-netdev", &netdev, "-device", &device]
             .map(String::from)
             .to_vec()
+    }
+}
+
+/// A VLAN interface the guest's /init makes: `PARENT.ID`.
+#[derive(Clone, Debug)]
+pub struct VlanIf {
+    pub parent: String,
+    pub id: u16,
+    pub tpid: Tpid,
+}
+
+impl VlanIf {
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.parent, self.id)
     }
 }
 
@@ -69,8 +98,11 @@ pub struct GuestConfig {
     pub nics: Vec<Nic>,
     pub smp: u32,
     pub mem_mb: u32,
-    /// `(interface index, address/prefix)`; IPv6 when the address has a ':'.
-    pub addrs: Vec<(usize, String)>,
+    /// `(device, address/prefix)`, e.g. `("eth0", "10.0.0.1/24")`; IPv6 when the
+    /// address has a ':'. The device may be one of `vlans`.
+    pub addrs: Vec<(String, String)>,
+    /// VLAN interfaces /init creates, in order, before it adds addresses.
+    pub vlans: Vec<VlanIf>,
     /// Shell script run by /init once the network is up; empty runs nothing.
     pub script: String,
     /// Replaces the memory and NIC arguments the harness would build from `mem_mb`
@@ -88,6 +120,7 @@ impl GuestConfig {
             smp: 1,
             mem_mb: 256,
             addrs: Vec::new(),
+            vlans: Vec::new(),
             script: String::new(),
             machine_args: None,
             cwd: None,
@@ -105,8 +138,27 @@ impl GuestConfig {
     }
 
     /// Adds an address (IPv4 or IPv6, with prefix length) to `eth{iface}`.
-    pub fn addr(mut self, iface: usize, addr: &str) -> GuestConfig {
-        self.addrs.push((iface, addr.to_string()));
+    pub fn addr(self, iface: usize, addr: &str) -> GuestConfig {
+        self.addr_on(&format!("eth{iface}"), addr)
+    }
+
+    /// Adds an address (IPv4 or IPv6, with prefix length) to device `dev`, e.g. a VLAN
+    /// interface made with [`GuestConfig::vlan`].
+    pub fn addr_on(mut self, dev: &str, addr: &str) -> GuestConfig {
+        self.addrs.push((dev.to_string(), addr.to_string()));
+        self
+    }
+
+    /// Makes VLAN interface `PARENT.ID` (Linux 8021q) that sends and receives frames
+    /// of `parent` tagged `id` with tag type `tpid`; the parent may itself be a VLAN
+    /// interface made earlier (QinQ: `.vlan("eth0", 100, Dot1ad).vlan("eth0.100", 200,
+    /// Dot1q)` makes `eth0.100.200`). Returns the config; the name is `PARENT.ID`.
+    pub fn vlan(mut self, parent: &str, id: u16, tpid: Tpid) -> GuestConfig {
+        self.vlans.push(VlanIf {
+            parent: parent.to_string(),
+            id,
+            tpid,
+        });
         self
     }
 
@@ -127,9 +179,16 @@ impl GuestConfig {
 
     fn kernel_append(&self) -> String {
         let mut append = String::from("console=ttyS0 quiet panic=-1");
-        for (iface, addr) in &self.addrs {
-            let family = if addr.contains(':') { "ip6" } else { "ip" };
-            append.push_str(&format!(" vnf.eth{iface}.{family}={addr}"));
+        for vlan in &self.vlans {
+            append.push_str(&format!(
+                " vnf.vlan={}:{}:{}",
+                vlan.parent,
+                vlan.id,
+                vlan.tpid.as_str()
+            ));
+        }
+        for (dev, addr) in &self.addrs {
+            append.push_str(&format!(" vnf.addr={dev}:{addr}"));
         }
         if !self.script.is_empty() {
             append.push_str(" vcmd=");
@@ -226,6 +285,36 @@ mod tests {
         ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
+    }
+
+    #[test]
+    fn vlans_and_addresses_go_on_the_kernel_command_line_in_order() {
+        let config = GuestConfig::new("q")
+            .addr(0, "10.0.0.1/24")
+            .vlan("eth0", 100, Tpid::Dot1ad)
+            .vlan("eth0.100", 200, Tpid::Dot1q)
+            .addr_on("eth0.100.200", "fd00::1/64");
+        let append = config.kernel_append();
+        let words: Vec<&str> = append.split(' ').collect();
+        let at = |w: &str| words.iter().position(|x| *x == w).expect(w);
+        assert!(at("vnf.vlan=eth0:100:802.1ad") < at("vnf.vlan=eth0.100:200:802.1q"));
+        assert!(words.contains(&"vnf.addr=eth0:10.0.0.1/24"), "{append}");
+        assert!(
+            words.contains(&"vnf.addr=eth0.100.200:fd00::1/64"),
+            "{append}"
+        );
+        assert_eq!(config.vlans[1].name(), "eth0.100.200");
+    }
+
+    #[test]
+    fn mtu_becomes_host_mtu() {
+        let nic = Nic::new("/s/vm0.sock", SocketRole::Connect, "52:54:00:00:00:01");
+        assert!(!nic.qemu_args(0).join(" ").contains("host_mtu"));
+        let args = nic.mtu(9000).qemu_args(0).join(" ");
+        assert!(
+            args.contains("virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,host_mtu=9000"),
+            "{args}"
+        );
     }
 
     #[test]

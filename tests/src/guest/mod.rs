@@ -2,7 +2,7 @@
 
 mod config;
 
-pub use config::{GuestConfig, Nic, SocketRole};
+pub use config::{GuestConfig, Nic, SocketRole, VlanIf};
 
 use crate::capture::Waited;
 use crate::pattern::Pattern;
@@ -100,6 +100,13 @@ impl Guest {
                 self.name()
             ));
         }
+        // A VLAN interface or address the config asked for is missing: the guest is not
+        // set up as the test assumes, whatever vnf does.
+        let setup = Regex::new(r"VNF-(VLAN|ADDR)-FAILED .*").unwrap();
+        if let Some(m) = setup.find(&text) {
+            let line = m.as_str().to_string();
+            self.fail(&format!("guest {}: {line}", self.name()));
+        }
         text
     }
 
@@ -129,6 +136,29 @@ impl Guest {
             ));
         }
         result.output
+    }
+
+    /// Waits for `marker` like [`Guest::expect`], then checks that the busybox ping runs
+    /// in the text up to it ended as `expected`, `(transmitted, received)` per run in
+    /// order; fails with the console log if not. Returns the text.
+    pub fn expect_pings(
+        &mut self,
+        marker: &str,
+        timeout: Duration,
+        expected: &[(u32, u32)],
+    ) -> String {
+        let text = self.expect(marker, timeout);
+        let got: Vec<(u32, u32)> = crate::net::summaries(&text)
+            .iter()
+            .map(|s| (s.transmitted, s.received))
+            .collect();
+        if got != expected {
+            self.fail(&format!(
+                "guest {}: ping runs before {marker} ended as (transmitted, received) {got:?}, expected {expected:?}",
+                self.name()
+            ));
+        }
+        text
     }
 
     /// Forgets console text seen so far, so the next `expect` only sees newer text.

@@ -2,6 +2,9 @@
 # /init of the test guest. Configuration comes from the kernel command line:
 #   vnf.ip=A/N, vnf.ip6=A/N         addresses for eth0
 #   vnf.ethK.ip=A/N, vnf.ethK.ip6=  addresses for ethK
+#   vnf.vlan=PARENT:ID:PROTO        VLAN interface PARENT.ID, PROTO 802.1q or 802.1ad
+#                                   (made in command-line order, so PARENT may be one)
+#   vnf.addr=DEV:A/N                address (IPv4, or IPv6 if A has a ':') for any DEV
 #   vcmd=BASE64                     shell script to run once the network is up
 # The console shows VNF-READY, VNF-RUN, the script's output, then VNF-END rc=N, and the
 # guest powers off. The test harness waits for these markers.
@@ -27,6 +30,17 @@ for arg in $(cat /proc/cmdline); do
 		key="${key#vnf.}"
 		echo "${key%%.*} ${key#*.} ${arg#*=}"
 		;;
+	vnf.addr=*)
+		v="${arg#*=}"
+		case "${v#*:}" in
+		*:*) echo "${v%%:*} ip6 ${v#*:}" ;;
+		*) echo "${v%%:*} ip ${v#*:}" ;;
+		esac
+		;;
+	vnf.vlan=*)
+		v="${arg#*=}"
+		echo "$v" >>/run/vlans
+		;;
 	vcmd=*) echo "${arg#vcmd=}" >/run/vcmd ;;
 	esac
 done >/run/addrs
@@ -36,6 +50,15 @@ done >/run/addrs
 for dev in /sys/class/net/eth*; do
 	[ -e "$dev" ] && ip link set dev "${dev##*/}" up
 done
+# A VLAN interface's IPv6 addresses skip duplicate detection too (see below).
+echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad
+if [ -s /run/vlans ]; then
+	while IFS=: read -r parent id proto; do
+		ip link add link "$parent" name "$parent.$id" type vlan proto "$proto" id "$id" &&
+			ip link set dev "$parent.$id" up ||
+			echo "VNF-VLAN-FAILED $parent.$id"
+	done </run/vlans
+fi
 while read -r dev family addr; do
 	if [ "$family" = ip6 ]; then
 		# A fresh address would otherwise stay tentative for a second or more.
