@@ -50,8 +50,9 @@ pub enum PollMode {
 pub struct PortSpec {
     pub name: String,
     /// Largest payload after the Ethernet header and any VLAN tags (as Linux counts
-    /// MTU), 68..=9216, default 1500. Advertised to the guest (VIRTIO_NET_F_MTU);
-    /// longer frames are dropped as `oversize` on receive and `mtu_exceeded` on transmit.
+    /// MTU), 68..=9216, default 1500. Offered in the device config (VIRTIO_NET_F_MTU;
+    /// QEMU ignores it and takes its own `host_mtu`); longer frames are dropped as
+    /// `oversize` on receive and `mtu_exceeded` on transmit.
     pub mtu: u16,
     /// Flattened so the written manifest has `type:` beside `name:`, as users write it.
     #[serde(flatten)]

@@ -106,12 +106,6 @@ pub fn bridge_batch(
     // A port that is an access member: every untagged frame enters the same way.
     let access = port.access.map(|a| {
         let bridge = &l2.bridges[a.bridge as usize];
-        // Start every destination's table read now, so that the misses overlap.
-        for pkt in batch.iter() {
-            if pkt.len() >= ETH_HEADER {
-                bridge.table.prefetch(key(a.vlan, &wire::dst(pkt.data())));
-            }
-        }
         Ingress {
             bi: a.bridge,
             mi: a.member,
@@ -124,6 +118,12 @@ pub fn bridge_batch(
     if let Some(a) = &access {
         if whole_batch(a, batch, port.mtu, now, pool, out, counters, flush) {
             return;
+        }
+        // Start every destination's table read now, so that the misses overlap.
+        for pkt in batch.iter() {
+            if pkt.len() >= ETH_HEADER {
+                a.bridge.table.prefetch(key(a.vlan, &wire::dst(pkt.data())));
+            }
         }
     }
     let mut last: Option<Last> = None;
