@@ -149,7 +149,7 @@ pub fn bridge_batch(
             },
         };
         ing.counters.rx_packets.add(1);
-        let addrs: [u8; 12] = pkt.data()[..12].try_into().expect("a 12-byte slice");
+        let addrs = wire::addresses(pkt.data());
         let to = match &last {
             Some(l) if l.addrs == addrs && l.member == (ing.bi, ing.mi) && l.vlan == ing.vlan => {
                 l.to
@@ -214,13 +214,13 @@ fn whole_batch(
     if first.len() < ETH_HEADER {
         return false;
     }
-    let addrs: [u8; 12] = first.data()[..12].try_into().expect("a 12-byte slice");
+    let addrs = wire::addresses(first.data());
     let mut longest = 0;
     for pkt in batch.iter() {
         let d = pkt.data();
         if d.len() < ETH_HEADER
             || d.len() > limit
-            || d[..12] != addrs
+            || wire::addresses(d) != addrs
             || wire::is_tpid(wire::ethertype(d))
         {
             return false;

@@ -87,6 +87,15 @@ pub fn tag_count(frame: &[u8]) -> usize {
     }
 }
 
+/// Both addresses (destination, then source) as one fixed-size value, so comparing two
+/// frames' addresses is two integer compares. The frame is at least 12 bytes long.
+#[inline]
+pub fn addresses(frame: &[u8]) -> [u8; 2 * MAC_LEN] {
+    frame[..2 * MAC_LEN]
+        .try_into()
+        .expect("slice of 2 * MAC_LEN")
+}
+
 #[inline]
 pub fn dst(frame: &[u8]) -> Mac {
     frame[..MAC_LEN].try_into().expect("slice of MAC_LEN")
