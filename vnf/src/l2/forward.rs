@@ -227,17 +227,25 @@ fn whole_batch(
         }
         longest = longest.max(d.len());
     }
-    if wire::is_group(&wire::dst(&addrs)) {
-        return false;
-    }
-    let Ok(To::One(m)) = decide(ing.bridge, &addrs, ing.mi, ing.vlan, now, counters) else {
-        return false;
+    let n = batch.len() as u64;
+    let (m, flooded) = match decide(ing.bridge, &addrs, ing.mi, ing.vlan, now, counters) {
+        Ok(To::One(m)) => (m, false),
+        // Flooding where one other member carries the VLAN is sending to that member
+        // (a two-port bridge before it has heard from the destination).
+        Ok(To::Flood) => match ing.bridge.flood[ing.vlan as usize][..] {
+            [a, b] if a == ing.mi => (b, true),
+            [a, b] if b == ing.mi => (a, true),
+            _ => return false,
+        },
+        Err(_) => return false,
     };
     let member = &ing.bridge.members[m as usize];
     if m == ing.mi || !member.plain || longest > member.max_untagged {
         return false;
     }
-    let n = batch.len() as u64;
+    if flooded {
+        ing.counters.flooded.add(n);
+    }
     ing.counters.rx_packets.add(n);
     counters.members[member.counter].tx_packets.add(n);
     let o = &mut out.batches[member.port as usize];
