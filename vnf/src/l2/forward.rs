@@ -119,15 +119,19 @@ pub fn bridge_batch(
         if whole_batch(a, batch, port.mtu, now, pool, out, counters, flush) {
             return;
         }
-        // Start every destination's table read now, so that the misses overlap.
-        for pkt in batch.iter() {
-            if pkt.len() >= ETH_HEADER {
-                a.bridge.table.prefetch(key(a.vlan, &wire::dst(pkt.data())));
-            }
+        // Start the first destinations' table reads; the loop keeps PREFETCH_AHEAD
+        // frames' reads in flight, so that the misses overlap without overflowing the
+        // core's outstanding-miss slots (prefetches beyond them are simply lost).
+        for pkt in batch.iter().take(PREFETCH_AHEAD) {
+            prefetch_dst(a, pkt);
         }
     }
     let mut last: Option<Last> = None;
-    for mut pkt in batch.drain() {
+    let mut frames = batch.drain();
+    while let Some(mut pkt) = frames.next() {
+        if let (Some(a), Some(ahead)) = (&access, frames.as_slice().get(PREFETCH_AHEAD - 1)) {
+            prefetch_dst(a, ahead);
+        }
         if exceeds_mtu(pkt.data(), port.mtu) {
             rx.drop(DropReason::Oversize, 1);
             pool.free(pkt);
@@ -280,6 +284,16 @@ fn classify<'a>(
         vlan,
         pcp,
     })
+}
+
+/// How many frames ahead the bridge prefetches MAC table entries.
+const PREFETCH_AHEAD: usize = 8;
+
+#[inline]
+fn prefetch_dst(a: &Ingress<'_>, pkt: &Packet) {
+    if pkt.len() >= ETH_HEADER {
+        a.bridge.table.prefetch(key(a.vlan, &wire::dst(pkt.data())));
+    }
 }
 
 /// Learns the source and looks up the destination of a frame with addresses `addrs`.
