@@ -287,7 +287,7 @@ fn classify<'a>(
 }
 
 /// How many frames ahead the bridge prefetches MAC table entries.
-const PREFETCH_AHEAD: usize = 8;
+const PREFETCH_AHEAD: usize = 16;
 
 #[inline]
 fn prefetch_dst(a: &Ingress<'_>, pkt: &Packet) {

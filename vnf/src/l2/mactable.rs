@@ -5,10 +5,12 @@
 //! guest spraying source addresses can fill its quota but never grow memory or push
 //! out another entry (learning never evicts; static entries are outside the quota).
 //!
-//! Layout: buckets of four slots (keys, then values) in one cache line each. A key may
-//! live in either of two buckets chosen by its hash ("two choices"), which keeps buckets
-//! from overflowing at the load factor the sizing allows (at most one quarter). Lookups
-//! prefetched a batch ahead then cost one or two cache lines and no mispredicted branch.
+//! Layout: buckets of four slots (keys, then values) in one cache line each, at a load
+//! factor of at most one quarter. A key goes to the first of its two buckets whenever
+//! that has room, else to the second, else an entry of the first moves to its own second
+//! bucket to make room (one step of cuckoo hashing). So a lookup, and the prefetch ahead
+//! of it, almost always needs exactly one cache line, and a full table still places
+//! every key.
 //!
 //! A slot is a key word and a value word. Key 0 is a free slot; value 0 is a slot being
 //! filled or emptied, which readers treat as absent. Insertion claims a free key with a
@@ -228,33 +230,35 @@ impl MacTable {
         (a, b)
     }
 
-    /// Hints the CPU to fetch both of the key's buckets before they are needed.
+    /// Hints the CPU to fetch the key's first bucket (where it nearly always is).
     #[inline]
     pub fn prefetch(&self, key: u64) {
-        let (a, b) = self.buckets_of(key);
+        let (a, _) = self.buckets_of(key);
         #[cfg(target_arch = "x86_64")]
-        for i in [a, b] {
-            // SAFETY: a prefetch is only a hint, and the address is inside the table.
-            unsafe {
-                let line: *const i8 = (&self.buckets[i] as *const Bucket).cast();
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line);
-            }
+        // SAFETY: a prefetch is only a hint, and the address is inside the table.
+        unsafe {
+            let line: *const i8 = (&self.buckets[a] as *const Bucket).cast();
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (a, b);
+        let _ = a;
     }
 
     /// The slot holding `key` and its value, if present.
     ///
-    /// Both buckets are compared without branching on what they hold: a branch on
-    /// where the key sits would be mispredicted half the time, and each misprediction
-    /// throws away the other frames' table reads already in flight.
     #[inline]
     fn find(&self, key: u64) -> Option<(Slot<'_>, u64)> {
         let (a, b) = self.buckets_of(key);
-        let (ba, bb) = (&self.buckets[a], &self.buckets[b]);
-        let (ma, mb) = (ba.matches(key), bb.matches(key));
-        let (bucket, m) = if ma != 0 { (ba, ma) } else { (bb, mb) };
+        // Nearly every key sits in its first bucket (see `insert`), so this branch is
+        // predicted right and the second bucket is rarely read.
+        let ba = &self.buckets[a];
+        let (bucket, m) = match ba.matches(key) {
+            0 => {
+                let bb = &self.buckets[b];
+                (bb, bb.matches(key))
+            }
+            m => (ba, m),
+        };
         if m == 0 {
             return None;
         }
@@ -335,28 +339,72 @@ impl MacTable {
 
     fn insert(&self, key: u64, v: u64) -> bool {
         let (a, b) = self.buckets_of(key);
-        // The emptier bucket first, so both fill evenly.
-        let free = |bi: usize| {
-            self.buckets[bi]
-                .keys
-                .iter()
-                .filter(|k| k.load(Ordering::Relaxed) == 0)
-                .count()
-        };
-        let order = if free(b) > free(a) { [b, a] } else { [a, b] };
-        for bi in order {
-            let bucket = &self.buckets[bi];
-            for i in 0..SLOTS {
-                if bucket.keys[i]
-                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    bucket.values[i].store(v, Ordering::Release);
-                    return true;
-                }
+        // The first bucket whenever it has room, so that lookups (and prefetches) need
+        // one cache line for nearly every key; the second takes the overflow.
+        if self.claim(a, key, v) || self.claim(b, key, v) {
+            return true;
+        }
+        // Both full: move one of the first bucket's keys to its other bucket.
+        self.make_room(a) && self.claim(a, key, v)
+    }
+
+    /// Takes a free slot of bucket `bi` for `key`.
+    fn claim(&self, bi: usize, key: u64, v: u64) -> bool {
+        let bucket = &self.buckets[bi];
+        for i in 0..SLOTS {
+            if bucket.keys[i]
+                .compare_exchange(0, key, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                bucket.values[i].store(v, Ordering::Release);
+                return true;
             }
         }
         false
+    }
+
+    /// Frees a slot of bucket `bi` by copying one of its entries to that entry's other
+    /// bucket, then removing the original. Readers find the entry in one place or the
+    /// other throughout; if the original changes meanwhile (a refresh or a move), it
+    /// stays and the copy is withdrawn.
+    fn make_room(&self, bi: usize) -> bool {
+        let bucket = &self.buckets[bi];
+        for i in 0..SLOTS {
+            let slot = bucket.slot(i);
+            let k = slot.key.load(Ordering::Acquire);
+            let v = slot.value.load(Ordering::Acquire);
+            if k == 0 || v & VALUE_VALID == 0 {
+                continue;
+            }
+            let (x, y) = self.buckets_of(k);
+            let other = if x == bi { y } else { x };
+            if !self.claim(other, k, v) {
+                continue;
+            }
+            if slot
+                .value
+                .compare_exchange(v, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                slot.key.store(0, Ordering::Release);
+                return true;
+            }
+            self.withdraw(other, k);
+        }
+        false
+    }
+
+    /// Removes the copy of `key` in bucket `bi` that `make_room` just made.
+    fn withdraw(&self, bi: usize, key: u64) {
+        let bucket = &self.buckets[bi];
+        for i in 0..SLOTS {
+            let slot = bucket.slot(i);
+            if slot.key.load(Ordering::Acquire) == key {
+                slot.value.store(0, Ordering::Release);
+                slot.key.store(0, Ordering::Release);
+                return;
+            }
+        }
     }
 
     /// Adds an entry that never ages or moves (configuration time, before forwarding).
