@@ -558,6 +558,24 @@ mod tests {
     }
 
     #[test]
+    fn moving_entries_to_their_other_bucket_packs_a_small_table() {
+        // Four buckets of four slots: without moving entries aside, keys whose two
+        // buckets are both full would be refused long before the table is.
+        let t = MacTable::new(3, 0);
+        let mut placed = Vec::new();
+        for n in 0..64 {
+            if t.add_static(key(1, &mac(n)), 1) {
+                placed.push(n);
+            }
+        }
+        assert!(placed.len() >= 14, "only {} of 16 slots used", placed.len());
+        for n in &placed {
+            assert!(t.lookup(key(1, &mac(*n))).is_some(), "address {n} lost");
+        }
+        assert_eq!(t.entries().len(), placed.len());
+    }
+
+    #[test]
     fn concurrent_learners_and_an_ager_keep_the_table_consistent() {
         let t = std::sync::Arc::new(MacTable::new(4096, 0));
         let workers: Vec<_> = (0..2u16)
