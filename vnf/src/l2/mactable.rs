@@ -559,16 +559,18 @@ mod tests {
 
     #[test]
     fn moving_entries_to_their_other_bucket_packs_a_small_table() {
-        // Four buckets of four slots: without moving entries aside, keys whose two
-        // buckets are both full would be refused long before the table is.
-        let t = MacTable::new(3, 0);
+        // 64 buckets of four slots, filled until the first key is refused: without
+        // moving entries aside, that happens as soon as some key finds both of its
+        // buckets full, long before the table is.
+        let t = MacTable::new(63, 0);
         let mut placed = Vec::new();
-        for n in 0..64 {
-            if t.add_static(key(1, &mac(n)), 1) {
-                placed.push(n);
+        for n in 0.. {
+            if !t.add_static(key(1, &mac(n)), 1) {
+                break;
             }
+            placed.push(n);
         }
-        assert!(placed.len() >= 14, "only {} of 16 slots used", placed.len());
+        assert!(placed.len() >= 200, "refused at {} of 256 slots", placed.len());
         for n in &placed {
             assert!(t.lookup(key(1, &mac(*n))).is_some(), "address {n} lost");
         }
