@@ -5,6 +5,8 @@
 //! - `xconnect`: the batch goes to the peer port as it is (the baseline).
 //! - `bridge_learned`: two members, both addresses learned (the ratio the L2 issue asks
 //!   for: at least 0.9 of `xconnect`).
+//! - `bridge_per_frame`: as `bridge_learned` but alternating between two destinations,
+//!   so every frame takes the per-frame decision (all table reads hit the cache).
 //! - `bridge_1M_random`: a million learned addresses, every frame to a random one of
 //!   them (the table is far larger than the caches; at least 0.7 of `xconnect`).
 //! - `learn_new`: every frame has a source never seen before (learning rate).
@@ -219,6 +221,19 @@ fn forwarding(c: &mut Criterion) {
     table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
     let mut rig = Rig::new(2);
     g.bench_function("bridge_learned", |b| {
+        b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
+    });
+
+    // Destinations alternate between two learned addresses: no whole-batch shortcut and
+    // no repeated decision, but every table read hits the cache (the per-frame path).
+    let table = l2(2, 1024);
+    let counters = L2Counters::new(&table);
+    table.bridges[0].table.learn(key(1, &mac(1)), 0, 0);
+    table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
+    table.bridges[0].table.learn(key(1, &mac(3)), 1, 0);
+    let mut rig = Rig::new(2);
+    rig.write_frames(|h| mac(2 + u32::from(h % 2)), |_| mac(1));
+    g.bench_function("bridge_per_frame", |b| {
         b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
     });
 

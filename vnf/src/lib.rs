@@ -6,6 +6,7 @@ pub mod control;
 pub mod gen;
 pub mod gen_cmd;
 pub mod l2;
+pub mod l3;
 pub mod logger;
 pub mod stats;
 pub mod switch;

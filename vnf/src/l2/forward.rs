@@ -127,6 +127,7 @@ pub fn bridge_batch(
         }
     }
     let mut last: Option<Last> = None;
+    let mut last_src: LastSource = (0, 0, 0);
     let mut frames = batch.drain();
     while let Some(mut pkt) = frames.next() {
         if let (Some(a), Some(ahead)) = (&access, frames.as_slice().get(PREFETCH_AHEAD - 1)) {
@@ -158,7 +159,15 @@ pub fn bridge_batch(
             Some(l) if l.addrs == addrs && l.member == (ing.bi, ing.mi) && l.vlan == ing.vlan => {
                 l.to
             }
-            _ => match decide(ing.bridge, &addrs, ing.mi, ing.vlan, now, counters) {
+            _ => match decide(
+                ing.bridge,
+                &addrs,
+                (ing.bi, ing.mi),
+                ing.vlan,
+                now,
+                counters,
+                &mut last_src,
+            ) {
                 Ok(to) => {
                     last = Some(Last {
                         addrs,
@@ -232,7 +241,16 @@ fn whole_batch(
         longest = longest.max(d.len());
     }
     let n = batch.len() as u64;
-    let (m, flooded) = match decide(ing.bridge, &addrs, ing.mi, ing.vlan, now, counters) {
+    let mut last_src = (0, 0, 0);
+    let (m, flooded) = match decide(
+        ing.bridge,
+        &addrs,
+        (ing.bi, ing.mi),
+        ing.vlan,
+        now,
+        counters,
+        &mut last_src,
+    ) {
         Ok(To::One(m)) => (m, false),
         // Flooding where one other member carries the VLAN is sending to that member
         // (a two-port bridge before it has heard from the destination).
@@ -296,15 +314,21 @@ fn prefetch_dst(a: &Ingress<'_>, pkt: &Packet) {
     }
 }
 
+/// The source most recently learned in a batch (table key, bridge, member): one sender
+/// talking to many destinations is learned once per batch, not once per frame.
+type LastSource = (u64, u16, u16);
+
 /// Learns the source and looks up the destination of a frame with addresses `addrs`.
-#[inline]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn decide(
     bridge: &Bridge,
     addrs: &[u8; 12],
-    mi: u16,
+    (bi, mi): (u16, u16),
     vlan: u16,
     now: u32,
     counters: &L2Counters,
+    last_src: &mut LastSource,
 ) -> Result<To, DropReason> {
     let (dst, src) = addrs.split_at(6);
     let src: &wire::Mac = src.try_into().expect("6 bytes");
@@ -312,7 +336,11 @@ fn decide(
     if wire::is_group(src) || *src == [0; 6] {
         return Err(DropReason::BadSource);
     }
-    learn(bridge, key(vlan, src), mi, now, counters);
+    let src_key = key(vlan, src);
+    if *last_src != (src_key, bi, mi) {
+        *last_src = (src_key, bi, mi);
+        learn(bridge, src_key, mi, now, counters);
+    }
     if wire::is_group(dst) {
         return Ok(To::Flood);
     }
@@ -459,12 +487,12 @@ fn copy(pool: &mut Pool, pkt: &Packet) -> Option<Packet> {
 /// Adds member `m`'s tags (its VLAN tag on a trunk, then its subinterface's) and queues
 /// the frame on the member's port.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn emit(
     l2: &L2,
     bridge: &Bridge,
     m: u16,
-    mut pkt: Packet,
+    pkt: Packet,
     vlan: u16,
     pcp: u16,
     pool: &mut Pool,
@@ -477,6 +505,24 @@ fn emit(
     if member.plain && pkt.len() <= member.max_untagged {
         return queue(member, pkt, pool, out, rx, counters, flush);
     }
+    emit_tagged(l2, member, pkt, vlan, pcp, pool, out, rx, counters, flush)
+}
+
+/// `emit` for members that add tags (and frames that need a full MTU check).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn emit_tagged(
+    l2: &L2,
+    member: &Member,
+    mut pkt: Packet,
+    vlan: u16,
+    pcp: u16,
+    pool: &mut Pool,
+    out: &mut Outputs,
+    rx: &QueueCounters,
+    counters: &L2Counters,
+    flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
+) {
     let mut ok = true;
     if let Mode::Trunk { tpid, native, .. } = &member.mode {
         if *native != Some(vlan) {
@@ -503,7 +549,7 @@ fn emit(
 }
 
 /// Appends a finished frame to the output batch of the member's port.
-#[inline]
+#[inline(always)]
 fn queue(
     member: &Member,
     pkt: Packet,
