@@ -41,17 +41,70 @@ impl L2Counters {
     }
 }
 
-/// Per-port output batches of one worker.
+/// Per-port output batches of one worker, and its running frame counts.
 pub struct Outputs {
     pub batches: Vec<Batch>,
+    rx: Run,
+    tx: Run,
 }
 
 impl Outputs {
     pub fn new(ports: usize) -> Outputs {
         Outputs {
             batches: (0..ports).map(|_| Batch::default()).collect(),
+            rx: Run::default(),
+            tx: Run::default(),
         }
     }
+}
+
+/// Frames counted for one member since the last change of member: consecutive frames
+/// of a batch usually share their member, and one counter update per run (instead of
+/// per frame) keeps the frames from waiting on each other's read-modify-write.
+struct Run {
+    member: usize,
+    n: u64,
+}
+
+impl Default for Run {
+    fn default() -> Run {
+        Run {
+            member: usize::MAX,
+            n: 0,
+        }
+    }
+}
+
+impl Run {
+    #[inline(always)]
+    fn bump(
+        &mut self,
+        member: usize,
+        counters: &L2Counters,
+        field: fn(&MemberCounters) -> &Counter,
+    ) {
+        if member != self.member {
+            self.flush(counters, field);
+            self.member = member;
+        }
+        self.n += 1;
+    }
+
+    #[inline]
+    fn flush(&mut self, counters: &L2Counters, field: fn(&MemberCounters) -> &Counter) {
+        if self.n > 0 {
+            field(&counters.members[self.member]).add(self.n);
+            self.n = 0;
+        }
+    }
+}
+
+fn rx_packets(c: &MemberCounters) -> &Counter {
+    &c.rx_packets
+}
+
+fn tx_packets(c: &MemberCounters) -> &Counter {
+    &c.tx_packets
 }
 
 /// Where a frame goes after the bridge decision.
@@ -84,6 +137,8 @@ struct Ingress<'a> {
     mi: u16,
     bridge: &'a Bridge,
     counters: &'a MemberCounters,
+    /// Index of `counters` in the worker's member counters.
+    counter: usize,
     vlan: u16,
     pcp: u16,
 }
@@ -111,6 +166,7 @@ pub fn bridge_batch(
             mi: a.member,
             bridge,
             counters: &counters.members[bridge.members[a.member as usize].counter],
+            counter: bridge.members[a.member as usize].counter,
             vlan: a.vlan,
             pcp: 0,
         }
@@ -153,7 +209,7 @@ pub fn bridge_batch(
                 }
             },
         };
-        ing.counters.rx_packets.add(1);
+        out.rx.bump(ing.counter, counters, rx_packets);
         let addrs = wire::addresses(pkt.data());
         let to = match &last {
             Some(l) if l.addrs == addrs && l.member == (ing.bi, ing.mi) && l.vlan == ing.vlan => {
@@ -201,6 +257,9 @@ pub fn bridge_batch(
             }
         }
     }
+    drop(frames);
+    out.rx.flush(counters, rx_packets);
+    out.tx.flush(counters, tx_packets);
 }
 
 /// The shortcut for a batch that is one conversation on an access port: every frame
@@ -299,6 +358,7 @@ fn classify<'a>(
         mi,
         bridge,
         counters: &counters.members[member.counter],
+        counter: member.counter,
         vlan,
         pcp,
     })
@@ -559,7 +619,7 @@ fn queue(
     counters: &L2Counters,
     flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
 ) {
-    counters.members[member.counter].tx_packets.add(1);
+    out.tx.bump(member.counter, counters, tx_packets);
     let b = &mut out.batches[member.port as usize];
     if b.len() >= BATCH_SIZE {
         flush(member.port, b, pool);

@@ -570,7 +570,11 @@ mod tests {
             }
             placed.push(n);
         }
-        assert!(placed.len() >= 200, "refused at {} of 256 slots", placed.len());
+        assert!(
+            placed.len() >= 200,
+            "refused at {} of 256 slots",
+            placed.len()
+        );
         for n in &placed {
             assert!(t.lookup(key(1, &mac(*n))).is_some(), "address {n} lost");
         }
