@@ -286,15 +286,16 @@ fn whole_batch(
     if first.len() < ETH_HEADER {
         return false;
     }
+    if wire::is_tpid(wire::ethertype(first.data())) {
+        return false;
+    }
     let addrs = wire::addresses(first.data());
+    // Addresses and EtherType of every frame equal the first's: two word compares.
+    let head = wire::header_words(first.data());
     let mut longest = 0;
     for pkt in batch.iter() {
         let d = pkt.data();
-        if d.len() < ETH_HEADER
-            || d.len() > limit
-            || wire::addresses(d) != addrs
-            || wire::is_tpid(wire::ethertype(d))
-        {
+        if d.len() < ETH_HEADER || d.len() > limit || wire::header_words(d) != head {
             return false;
         }
         longest = longest.max(d.len());

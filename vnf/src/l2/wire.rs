@@ -96,6 +96,14 @@ pub fn addresses(frame: &[u8]) -> [u8; 2 * MAC_LEN] {
         .expect("slice of 2 * MAC_LEN")
 }
 
+/// The Ethernet header (addresses and EtherType) as two overlapping words, for
+/// comparing two frames' headers cheaply. The frame is at least `ETH_HEADER` long.
+#[inline]
+pub fn header_words(frame: &[u8]) -> (u64, u64) {
+    let w = |at: usize| u64::from_ne_bytes(frame[at..at + 8].try_into().expect("8 bytes"));
+    (w(0), w(ETH_HEADER - 8))
+}
+
 #[inline]
 pub fn dst(frame: &[u8]) -> Mac {
     frame[..MAC_LEN].try_into().expect("slice of MAC_LEN")
