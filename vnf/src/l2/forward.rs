@@ -176,8 +176,8 @@ pub fn bridge_batch(
             return;
         }
         // Start the first destinations' table reads; the loop keeps PREFETCH_AHEAD
-        // frames' reads in flight, so that the misses overlap without overflowing the
-        // core's outstanding-miss slots (prefetches beyond them are simply lost).
+        // frames' reads in flight, so that the misses overlap without exhausting the
+        // core's outstanding-miss slots (a prefetch beyond them stalls the core).
         for pkt in batch.iter().take(PREFETCH_AHEAD) {
             prefetch_dst(a, pkt);
         }
