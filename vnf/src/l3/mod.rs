@@ -1,8 +1,11 @@
 //! Layer 3: routing.
 //!
-//! So far only the IPv4 longest-prefix-match table ([`lpm4`]) the FIB will be built on.
+//! So far only the longest-prefix-match tables the FIB will be built on: IPv4 ([`lpm4`])
+//! and IPv6 ([`lpm6`]).
 
 pub mod lpm4;
+pub mod lpm6;
 mod mem;
 
 pub use lpm4::{Lpm4, Lpm4Error, Lpm4Reader, Lpm4Table, NO_ROUTE};
+pub use lpm6::{Lpm6, Lpm6Error, Lpm6Reader, Lpm6Table};

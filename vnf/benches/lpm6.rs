@@ -1,0 +1,403 @@
+//! IPv6 longest-prefix match with 100,000 routes: time to load them, cycles per lookup
+//! (single and bulk), time to delete them.
+//!
+//! The routes are unique prefixes with the depth mix of [`MIX`], shaped like an IPv6
+//! Internet table: mostly /32 to /48 (a third /48, 15% /32), a tenth /64, few /128
+//! and few shorter than /32. They are placed the way address allocations are: 25,000
+//! random /32s in 2000::/3 stand for the allocations, and every route lies in (or, for
+//! those shorter than /32, covers) one of them, with random bits below the /32.
+//!
+//! The lookups are of addresses that hit: a random route's prefix with random host
+//! bits, so most go three to five levels down, through about 157 MB of groups that no
+//! cache holds; and, for contrast, of uniformly random addresses in 2000::/3, which nearly all
+//! stop at the first level. Last, DPDK's `lpm6_perf_autotest` redone on our table
+//! ([`dpdk_method`]), to set beside its figures.
+//!
+//! Like `benches/lpm.rs`: rounds of 4096 fresh addresses, the lookups of each round
+//! timed together; cycles are nanoseconds times the nominal clock from /proc/cpuinfo
+//! (`LPM_MHZ` overrides it), which is what DPDK's rdtsc counts on a CPU with an
+//! invariant TSC. Then criterion runs of the same lookups.
+//!
+//! `cargo bench -p vnf --bench lpm6` (add `-- --quick` for a short criterion run).
+
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use vnf::l3::lpm6::{DEFAULT_GROUPS, MAX_NEXT_HOP};
+use vnf::l3::{Lpm6, NO_ROUTE};
+
+/// Routes per prefix length, out of 100,000 (/48 takes what the others leave).
+const MIX: [(u8, u32); 33] = [
+    (16, 50),
+    (19, 100),
+    (20, 150),
+    (22, 200),
+    (24, 250),
+    (26, 250),
+    (28, 500),
+    (29, 2_500),
+    (30, 500),
+    (31, 500),
+    (32, 15_000),
+    (33, 1_000),
+    (34, 1_000),
+    (35, 1_000),
+    (36, 3_000),
+    (38, 1_000),
+    (40, 6_000),
+    (42, 1_000),
+    (44, 7_000),
+    (45, 1_000),
+    (46, 2_000),
+    (47, 2_000),
+    (49, 500),
+    (52, 1_000),
+    (56, 3_000),
+    (57, 500),
+    (60, 1_000),
+    (62, 500),
+    (63, 500),
+    (64, 10_000),
+    (96, 200),
+    (127, 100),
+    (128, 1_000),
+];
+const ROUTES: u32 = 100_000;
+/// /32 allocations the routes fall in.
+const ALLOCATIONS: usize = 25_000;
+const ROUNDS: usize = 1024;
+const BATCH: usize = 4096;
+
+/// SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn u128(&mut self) -> u128 {
+        u128::from(self.next()) << 64 | u128::from(self.next())
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (((self.next() >> 32) * n as u64) >> 32) as usize
+    }
+    /// A random address in 2000::/3.
+    fn global(&mut self) -> u128 {
+        0x2000 << 112 | self.u128() >> 3
+    }
+}
+
+fn mask(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+fn shuffle<T>(rng: &mut Rng, v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rng.below(i + 1));
+    }
+}
+
+/// `total / 100_000` of the mix, as unique (prefix, length) pairs in random order.
+fn routes(rng: &mut Rng, total: u32) -> Vec<(u128, u8)> {
+    let scale = |n: u32| (u64::from(n) * u64::from(total) / u64::from(ROUTES)) as u32;
+    let mut counts: Vec<(u8, u32)> = MIX.iter().map(|&(l, n)| (l, scale(n))).collect();
+    let others: u32 = counts.iter().map(|c| c.1).sum();
+    counts.push((48, total - others));
+    let allocations: Vec<u128> = (0..ALLOCATIONS).map(|_| rng.global() & mask(32)).collect();
+    let mut seen = HashSet::with_capacity(total as usize);
+    let mut v = Vec::with_capacity(total as usize);
+    for (len, n) in counts {
+        let mut made = 0;
+        while made < n {
+            let p = (allocations[rng.below(ALLOCATIONS)] | (rng.u128() & !mask(32))) & mask(len);
+            if seen.insert((p, len)) {
+                v.push((p, len));
+                made += 1;
+            }
+        }
+    }
+    shuffle(rng, &mut v);
+    v
+}
+
+/// DPDK's shape: `n` random prefixes of uniformly random length 1 to 128.
+fn dpdk_routes(rng: &mut Rng, n: usize) -> Vec<(u128, u8)> {
+    let mut seen = HashSet::new();
+    let mut v = Vec::new();
+    while v.len() < n {
+        let len = 1 + rng.below(128) as u8;
+        let p = rng.u128() & mask(len);
+        if seen.insert((p, len)) {
+            v.push((p, len));
+        }
+    }
+    v
+}
+
+/// The nominal clock in MHz: `LPM_MHZ`, else the first "cpu MHz" of /proc/cpuinfo.
+fn mhz() -> f64 {
+    if let Some(m) = std::env::var("LPM_MHZ").ok().and_then(|s| s.parse().ok()) {
+        return m;
+    }
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("cpu MHz"))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(1000.0)
+}
+
+/// Cycles per lookup and the share of addresses without a route, over `rounds` rounds
+/// of `BATCH` addresses from `addr`, `f` looking up one round and counting misses.
+fn rounds(
+    rng: &mut Rng,
+    rounds: usize,
+    mhz: f64,
+    addr: &dyn Fn(&mut Rng) -> u128,
+    mut f: impl FnMut(&[u128; BATCH]) -> u64,
+) -> (f64, f64) {
+    let mut addrs = Box::new([0u128; BATCH]);
+    let mut time = Duration::ZERO;
+    let mut misses = 0;
+    for _ in 0..rounds {
+        for a in addrs.iter_mut() {
+            *a = addr(rng);
+        }
+        let start = Instant::now();
+        misses += f(black_box(&addrs));
+        time += start.elapsed();
+    }
+    let n = (rounds * BATCH) as f64;
+    (
+        time.as_nanos() as f64 * mhz / 1000.0 / n,
+        misses as f64 * 100.0 / n,
+    )
+}
+
+fn bulk<const N: usize>(t: &Lpm6, addrs: &[u128; BATCH]) -> u64 {
+    let mut misses = 0;
+    for c in addrs.chunks_exact(N) {
+        let hops = t.lookup_bulk::<N>(c.try_into().expect("chunks of N"));
+        misses += hops.iter().filter(|&&h| h == NO_ROUTE).count() as u64;
+    }
+    misses
+}
+
+/// An address inside a random one of `routes`.
+fn inside(routes: &[(u128, u8)], rng: &mut Rng) -> u128 {
+    let (p, l) = routes[rng.below(routes.len())];
+    p | (rng.u128() & !mask(l))
+}
+
+fn print_mix(routes: &[(u128, u8)]) {
+    let mut depths = [0u32; 129];
+    for r in routes {
+        depths[usize::from(r.1)] += 1;
+    }
+    print!("depth mix:");
+    for (d, &n) in depths.iter().enumerate().filter(|x| *x.1 > 0) {
+        print!(" /{d} {:.2}%", f64::from(n) * 100.0 / routes.len() as f64);
+    }
+    println!();
+}
+
+/// Loads `routes` into `t`; prints and returns the time.
+fn load(t: &mut Lpm6, routes: &[(u128, u8)], mhz: f64, what: &str) {
+    let start = Instant::now();
+    for (i, &(p, l)) in routes.iter().enumerate() {
+        t.insert(p, l, i as u32 & MAX_NEXT_HOP).expect("insert");
+    }
+    let load = start.elapsed();
+    println!(
+        "{what}: {:.1} ms for {} routes, {:.0} ns = {:.0} cycles per route; {} groups",
+        load.as_secs_f64() * 1e3,
+        routes.len(),
+        load.as_nanos() as f64 / routes.len() as f64,
+        load.as_nanos() as f64 * mhz / 1000.0 / routes.len() as f64,
+        t.groups_used()
+    );
+}
+
+/// Single and bulk lookups of addresses from `addr`.
+fn all(
+    t: &Lpm6,
+    rng: &mut Rng,
+    n_rounds: usize,
+    mhz: f64,
+    addr: &dyn Fn(&mut Rng) -> u128,
+    what: &str,
+) {
+    let report = |name: &str, (cycles, fails): (f64, f64)| {
+        println!("{name} {what}: {cycles:.1} cycles (fails = {fails:.1}%)");
+    };
+    report(
+        "lookup",
+        rounds(rng, n_rounds, mhz, addr, |a| {
+            a.iter().filter(|&&a| t.lookup(a).is_none()).count() as u64
+        }),
+    );
+    report(
+        "lookup_bulk 8",
+        rounds(rng, n_rounds, mhz, addr, |a| bulk::<8>(t, a)),
+    );
+    report(
+        "lookup_bulk 16",
+        rounds(rng, n_rounds, mhz, addr, |a| bulk::<16>(t, a)),
+    );
+    report(
+        "lookup_bulk 32",
+        rounds(rng, n_rounds, mhz, addr, |a| bulk::<32>(t, a)),
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    // Without --bench (cargo test --benches), a small smoke run.
+    let (total, n_rounds) = if full { (ROUTES, ROUNDS) } else { (5_000, 4) };
+    let mhz = mhz();
+    let mut rng = Rng(0x1b6);
+    let routes = routes(&mut rng, total);
+
+    println!("lpm6: {} routes, clock {mhz:.0} MHz", routes.len());
+    print_mix(&routes);
+
+    let mut t = Lpm6::new(DEFAULT_GROUPS).expect("table");
+    load(&mut t, &routes, mhz, "load into a new table");
+    if let Ok(s) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        if let Some(l) = s.lines().find(|l| l.starts_with("AnonHugePages")) {
+            println!("{l} (transparent huge pages in use)");
+        }
+    }
+    let hit = |rng: &mut Rng| inside(&routes, rng);
+    all(&t, &mut rng, n_rounds, mhz, &hit, "(inside routes)");
+    all(
+        &t,
+        &mut rng,
+        n_rounds,
+        mhz,
+        &Rng::global,
+        "(random in 2000::/3)",
+    );
+
+    criterion_runs(&t, &routes, full);
+
+    let start = Instant::now();
+    for &(p, l) in &routes {
+        t.delete(p, l).expect("delete");
+    }
+    let del = start.elapsed();
+    println!(
+        "delete: {:.1} ms, {:.0} cycles per route; {} routes and {} groups left",
+        del.as_secs_f64() * 1e3,
+        del.as_nanos() as f64 * mhz / 1000.0 / routes.len() as f64,
+        t.len(),
+        t.groups_used()
+    );
+    // The first load also paid for the kernel zeroing the pages as they were first
+    // written; DPDK's figure does not (its tables are zeroed at creation).
+    load(&mut t, &routes, mhz, "reload (pages already there)");
+    drop(t);
+
+    dpdk_method(&mut rng, if full { 256 } else { 2 }, mhz);
+}
+
+/// DPDK's own test, redone on our table: 1,000 random prefixes of uniformly random
+/// length 1 to 128 (its fixed table has that shape), and 100,000 addresses made the way
+/// its test makes them (400 in a row inside each route, so only the first 250 routes are
+/// used, with random host bits), looked up in the same order `iterations` times. The
+/// working set is small and the neighbouring lookups share their path, so this measures
+/// the lookup code with warm caches, not memory latency.
+fn dpdk_method(rng: &mut Rng, iterations: usize, mhz: f64) {
+    const IPS: usize = 100_000;
+    let small = dpdk_routes(rng, 1000);
+    let ips: Vec<u128> = (0..IPS)
+        .map(|i| {
+            let (p, l) = small[i / 400 % small.len()];
+            p | (rng.u128() & !mask(l))
+        })
+        .collect();
+    println!("dpdk-method: 1000 random prefixes, length uniform in 1..=128, {IPS} addresses");
+    let mut t = Lpm6::new(1 << 16).expect("table");
+    load(&mut t, &small, mhz, "load (dpdk-method)");
+    let time = |f: &mut dyn FnMut() -> u64| {
+        let mut misses = 0;
+        let start = Instant::now();
+        for _ in 0..iterations {
+            misses += f();
+        }
+        let n = (iterations * IPS) as f64;
+        (
+            start.elapsed().as_nanos() as f64 * mhz / 1000.0 / n,
+            misses as f64 * 100.0 / n,
+        )
+    };
+    let report = |name: &str, (cycles, fails): (f64, f64)| {
+        println!("{name} (dpdk-method): {cycles:.1} cycles (fails = {fails:.1}%)");
+    };
+    report(
+        "lookup",
+        time(&mut || {
+            black_box(&ips)
+                .iter()
+                .filter(|&&a| t.lookup(a).is_none())
+                .count() as u64
+        }),
+    );
+    let mut out = vec![0; IPS];
+    report(
+        "lookup_many (bulk 16)",
+        time(&mut || {
+            t.table().lookup_many(black_box(&ips), &mut out);
+            out.iter().filter(|&&h| h == NO_ROUTE).count() as u64
+        }),
+    );
+    let start = Instant::now();
+    for &(p, l) in &small {
+        t.delete(p, l).expect("delete");
+    }
+    println!(
+        "delete (dpdk-method): {:.0} cycles per route",
+        start.elapsed().as_nanos() as f64 * mhz / 1000.0 / small.len() as f64
+    );
+}
+
+fn criterion_runs(t: &Lpm6, routes: &[(u128, u8)], full: bool) {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args();
+    let mut rng = Rng(0x5eed);
+    // 16 MB of addresses: reading them streams, the table lookups miss.
+    let addrs: Vec<u128> = (0..if full { 1 << 20 } else { BATCH })
+        .map(|_| inside(routes, &mut rng))
+        .collect();
+    let mut g = c.benchmark_group("lpm6_100k_inside_routes");
+    g.throughput(criterion::Throughput::Elements(BATCH as u64));
+    let mut chunks = addrs.chunks_exact(BATCH).cycle();
+    g.bench_function("single", |b| {
+        b.iter(|| {
+            let a = chunks.next().expect("cycle");
+            a.iter().filter(|&&a| t.lookup(a).is_none()).count()
+        })
+    });
+    let mut chunks = addrs.chunks_exact(BATCH).cycle();
+    g.bench_function("bulk8", |b| {
+        b.iter(|| bulk::<8>(t, chunks.next().expect("cycle").try_into().expect("batch")))
+    });
+    let mut chunks = addrs.chunks_exact(BATCH).cycle();
+    g.bench_function("bulk16", |b| {
+        b.iter(|| bulk::<16>(t, chunks.next().expect("cycle").try_into().expect("batch")))
+    });
+    g.finish();
+    c.final_summary();
+}
