@@ -96,3 +96,27 @@ fn validate_accepts_a_valid_manifest() {
         "{output}"
     );
 }
+
+/// Every YAML example in the README is a manifest `vnf validate` accepts, so that a
+/// reader who copies one starts from something that runs.
+#[test]
+fn readme_manifest_examples_validate() {
+    let readme = std::fs::read_to_string(vnf_tests::paths::workspace().join("README.md"))
+        .expect("read README.md");
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or_default())
+        .collect();
+    assert!(!blocks.is_empty(), "the README has no ```yaml example");
+    for block in blocks {
+        let manifest = block.replace("${SOCKDIR}", "/tmp/vnf-readme-example");
+        let result = Vnf::validate(&manifest);
+        assert_eq!(
+            result.status.code(),
+            Some(0),
+            "README example rejected:\n{}\n{manifest}",
+            result.output()
+        );
+    }
+}
