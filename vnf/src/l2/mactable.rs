@@ -325,6 +325,11 @@ impl MacTable {
             );
             return Learned::Moved { from: e.member };
         }
+        // A plain read first: a guest spraying new addresses at a full table then costs
+        // each worker a shared read per frame, not a contended read-modify-write.
+        if self.learned.load(Ordering::Relaxed) >= self.limit {
+            return Learned::LimitHit;
+        }
         if self.learned.fetch_add(1, Ordering::Relaxed) >= self.limit {
             self.learned.fetch_sub(1, Ordering::Relaxed);
             return Learned::LimitHit;
