@@ -14,10 +14,12 @@
 //!
 //! `cargo bench -p vnf --bench lpm` (add `-- --quick` for a short criterion run).
 
+mod common;
+
 use std::collections::HashSet;
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use common::{mhz, rounds, shuffle, Rng, BATCH};
 use criterion::Criterion;
 use vnf::l3::lpm4::{DEFAULT_GROUPS, MAX_NEXT_HOP};
 use vnf::l3::{Lpm4, NO_ROUTE};
@@ -51,23 +53,6 @@ const MIX: [(u8, u32); 24] = [
 ];
 const ROUTES: u32 = 1_000_000;
 const ROUNDS: usize = 1024;
-const BATCH: usize = 4096;
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn u32(&mut self) -> u32 {
-        (self.next() >> 32) as u32
-    }
-}
 
 /// `n / 1_000_000` of the mix, as unique (prefix, length) pairs in random order.
 fn routes(rng: &mut Rng, total: u32) -> Vec<(u32, u8)> {
@@ -90,54 +75,9 @@ fn routes(rng: &mut Rng, total: u32) -> Vec<(u32, u8)> {
             }
         }
     }
-    // Fisher-Yates, so that loading does not go depth by depth.
-    for i in (1..v.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
+    // So that loading does not go depth by depth.
+    shuffle(rng, &mut v);
     v
-}
-
-/// The nominal clock in MHz: `LPM_MHZ`, else the first "cpu MHz" of /proc/cpuinfo.
-fn mhz() -> f64 {
-    if let Some(m) = std::env::var("LPM_MHZ").ok().and_then(|s| s.parse().ok()) {
-        return m;
-    }
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("cpu MHz"))
-                .and_then(|l| l.split(':').nth(1))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(1000.0)
-}
-
-/// Cycles per lookup and the share of addresses without a route, over `rounds` rounds
-/// of `BATCH` fresh random addresses, `f` looking up one round and counting misses.
-fn rounds(
-    rng: &mut Rng,
-    rounds: usize,
-    mhz: f64,
-    mut f: impl FnMut(&[u32; BATCH]) -> u64,
-) -> (f64, f64) {
-    let mut addrs = [0u32; BATCH];
-    let mut time = Duration::ZERO;
-    let mut misses = 0;
-    for _ in 0..rounds {
-        for a in &mut addrs {
-            *a = rng.u32();
-        }
-        let start = Instant::now();
-        misses += f(black_box(&addrs));
-        time += start.elapsed();
-    }
-    let n = (rounds * BATCH) as f64;
-    (
-        time.as_nanos() as f64 * mhz / 1000.0 / n,
-        misses as f64 * 100.0 / n,
-    )
 }
 
 fn bulk<const N: usize>(t: &Lpm4, addrs: &[u32; BATCH]) -> u64 {
@@ -194,21 +134,21 @@ fn main() {
     let all = |t: &Lpm4, rng: &mut Rng, suffix: &str| {
         report(
             &format!("lookup{suffix}"),
-            rounds(rng, n_rounds, mhz, |a| {
+            rounds(rng, n_rounds, mhz, &|r| r.u32(), |a| {
                 a.iter().filter(|&&a| t.lookup(a).is_none()).count() as u64
             }),
         );
         report(
             &format!("lookup_bulk 8{suffix}"),
-            rounds(rng, n_rounds, mhz, |a| bulk::<8>(t, a)),
+            rounds(rng, n_rounds, mhz, &|r| r.u32(), |a| bulk::<8>(t, a)),
         );
         report(
             &format!("lookup_bulk 16{suffix}"),
-            rounds(rng, n_rounds, mhz, |a| bulk::<16>(t, a)),
+            rounds(rng, n_rounds, mhz, &|r| r.u32(), |a| bulk::<16>(t, a)),
         );
         report(
             &format!("lookup_bulk 32{suffix}"),
-            rounds(rng, n_rounds, mhz, |a| bulk::<32>(t, a)),
+            rounds(rng, n_rounds, mhz, &|r| r.u32(), |a| bulk::<32>(t, a)),
         );
     };
     all(&t, &mut rng, "");

@@ -20,10 +20,13 @@
 //!
 //! `cargo bench -p vnf --bench lpm6` (add `-- --quick` for a short criterion run).
 
+mod common;
+
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use common::{mhz, rounds, shuffle, Rng, BATCH};
 use criterion::Criterion;
 use vnf::l3::lpm6::{DEFAULT_GROUPS, MAX_NEXT_HOP};
 use vnf::l3::{Lpm6, NO_ROUTE};
@@ -68,39 +71,14 @@ const ROUTES: u32 = 100_000;
 /// /32 allocations the routes fall in.
 const ALLOCATIONS: usize = 25_000;
 const ROUNDS: usize = 1024;
-const BATCH: usize = 4096;
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn u128(&mut self) -> u128 {
-        u128::from(self.next()) << 64 | u128::from(self.next())
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-    /// A random address in 2000::/3.
-    fn global(&mut self) -> u128 {
-        0x2000 << 112 | self.u128() >> 3
-    }
+/// A random address in 2000::/3.
+fn global(rng: &mut Rng) -> u128 {
+    (0x2000 << 112) | (rng.u128() >> 3)
 }
 
 fn mask(len: u8) -> u128 {
     u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-}
-
-fn shuffle<T>(rng: &mut Rng, v: &mut [T]) {
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.below(i + 1));
-    }
 }
 
 /// `total / 100_000` of the mix, as unique (prefix, length) pairs in random order.
@@ -109,13 +87,15 @@ fn routes(rng: &mut Rng, total: u32) -> Vec<(u128, u8)> {
     let mut counts: Vec<(u8, u32)> = MIX.iter().map(|&(l, n)| (l, scale(n))).collect();
     let others: u32 = counts.iter().map(|c| c.1).sum();
     counts.push((48, total - others));
-    let allocations: Vec<u128> = (0..ALLOCATIONS).map(|_| rng.global() & mask(32)).collect();
+    let allocations: Vec<u128> = (0..ALLOCATIONS).map(|_| global(rng) & mask(32)).collect();
     let mut seen = HashSet::with_capacity(total as usize);
     let mut v = Vec::with_capacity(total as usize);
     for (len, n) in counts {
         let mut made = 0;
         while made < n {
-            let p = (allocations[rng.below(ALLOCATIONS)] | (rng.u128() & !mask(32))) & mask(len);
+            let p = (allocations[rng.below(ALLOCATIONS as u32) as usize]
+                | (rng.u128() & !mask(32)))
+                & mask(len);
             if seen.insert((p, len)) {
                 v.push((p, len));
                 made += 1;
@@ -140,49 +120,6 @@ fn dpdk_routes(rng: &mut Rng, n: usize) -> Vec<(u128, u8)> {
     v
 }
 
-/// The nominal clock in MHz: `LPM_MHZ`, else the first "cpu MHz" of /proc/cpuinfo.
-fn mhz() -> f64 {
-    if let Some(m) = std::env::var("LPM_MHZ").ok().and_then(|s| s.parse().ok()) {
-        return m;
-    }
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("cpu MHz"))
-                .and_then(|l| l.split(':').nth(1))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(1000.0)
-}
-
-/// Cycles per lookup and the share of addresses without a route, over `rounds` rounds
-/// of `BATCH` addresses from `addr`, `f` looking up one round and counting misses.
-fn rounds(
-    rng: &mut Rng,
-    rounds: usize,
-    mhz: f64,
-    addr: &dyn Fn(&mut Rng) -> u128,
-    mut f: impl FnMut(&[u128; BATCH]) -> u64,
-) -> (f64, f64) {
-    let mut addrs = Box::new([0u128; BATCH]);
-    let mut time = Duration::ZERO;
-    let mut misses = 0;
-    for _ in 0..rounds {
-        for a in addrs.iter_mut() {
-            *a = addr(rng);
-        }
-        let start = Instant::now();
-        misses += f(black_box(&addrs));
-        time += start.elapsed();
-    }
-    let n = (rounds * BATCH) as f64;
-    (
-        time.as_nanos() as f64 * mhz / 1000.0 / n,
-        misses as f64 * 100.0 / n,
-    )
-}
-
 fn bulk<const N: usize>(t: &Lpm6, addrs: &[u128; BATCH]) -> u64 {
     let mut misses = 0;
     for c in addrs.chunks_exact(N) {
@@ -194,7 +131,7 @@ fn bulk<const N: usize>(t: &Lpm6, addrs: &[u128; BATCH]) -> u64 {
 
 /// An address inside a random one of `routes`.
 fn inside(routes: &[(u128, u8)], rng: &mut Rng) -> u128 {
-    let (p, l) = routes[rng.below(routes.len())];
+    let (p, l) = routes[rng.below(routes.len() as u32) as usize];
     p | (rng.u128() & !mask(l))
 }
 
@@ -279,14 +216,7 @@ fn main() {
     }
     let hit = |rng: &mut Rng| inside(&routes, rng);
     all(&t, &mut rng, n_rounds, mhz, &hit, "(inside routes)");
-    all(
-        &t,
-        &mut rng,
-        n_rounds,
-        mhz,
-        &Rng::global,
-        "(random in 2000::/3)",
-    );
+    all(&t, &mut rng, n_rounds, mhz, &global, "(random in 2000::/3)");
 
     criterion_runs(&t, &routes, full);
 

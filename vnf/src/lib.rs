@@ -10,4 +10,6 @@ pub mod l3;
 pub mod logger;
 pub mod stats;
 pub mod switch;
+#[doc(hidden)]
+pub mod testing;
 pub mod worker;

@@ -77,6 +77,7 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use super::groups::GroupPool;
 use super::mem::{FixedArray, HugeArray};
 
 /// First-level entries: one per /24.
@@ -285,12 +286,7 @@ pub struct Lpm4 {
     table: Arc<Lpm4Table>,
     /// Index: prefix length, 0 to 32.
     routes: Vec<Routes>,
-    capacity: u32,
-    /// Groups from here to `capacity` have never been used.
-    fresh: u32,
-    free: Vec<u32>,
-    /// Unlinked while readers existed; reusable after a grace period.
-    retired: Vec<u32>,
+    groups: GroupPool,
 }
 
 impl Lpm4 {
@@ -311,10 +307,7 @@ impl Lpm4 {
                 l2: HugeArray::new(groups as usize * GROUP_LEN)?,
             }),
             routes: (0..=32).map(|_| Routes::default()).collect(),
-            capacity: groups,
-            fresh: 0,
-            free: Vec::new(),
-            retired: Vec::new(),
+            groups: GroupPool::new(groups),
         })
     }
 
@@ -447,25 +440,14 @@ impl Lpm4 {
     }
 
     fn take_group(&mut self) -> Result<u32, Lpm4Error> {
-        if self.free.is_empty() && !self.retired.is_empty() && self.unshared() {
-            self.free.append(&mut self.retired);
-        }
-        if let Some(g) = self.free.pop() {
-            return Ok(g);
-        }
-        if self.fresh < self.capacity {
-            self.fresh += 1;
-            return Ok(self.fresh - 1);
-        }
-        Err(Lpm4Error::NoGroups)
+        let table = &mut self.table;
+        let taken = self.groups.take(1, || Arc::get_mut(table).is_some());
+        taken.map(|g| g[0]).ok_or(Lpm4Error::NoGroups)
     }
 
     fn retire(&mut self, g: u32) {
-        if self.unshared() {
-            self.free.push(g);
-        } else {
-            self.retired.push(g);
-        }
+        let unshared = self.unshared();
+        self.groups.retire(g, unshared);
     }
 
     /// Makes the groups retired by deletes reusable. Call only when every reader has
@@ -473,7 +455,7 @@ impl Lpm4 {
     /// deletes: a reader still holding an old group link would otherwise read entries
     /// written for another /24.
     pub fn reclaim(&mut self) {
-        self.free.append(&mut self.retired);
+        self.groups.reclaim();
     }
 
     /// The next hop of exactly `prefix/len` (host bits ignored), if that route exists.
@@ -501,17 +483,17 @@ impl Lpm4 {
 
     /// Groups linked from the first level.
     pub fn groups_used(&self) -> u32 {
-        self.fresh - self.free.len() as u32 - self.retired.len() as u32
+        self.groups.used()
     }
 
     /// Groups unlinked while readers existed, waiting for [`reclaim`](Self::reclaim).
     pub fn groups_retired(&self) -> u32 {
-        self.retired.len() as u32
+        self.groups.retired()
     }
 
     /// The group limit given to [`new`](Self::new).
     pub fn group_capacity(&self) -> u32 {
-        self.capacity
+        self.groups.capacity()
     }
 }
 
@@ -520,34 +502,18 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicU64};
 
-    /// SplitMix64: deterministic, so a failure names its seed.
-    struct Rng(u64);
+    use crate::testing::SplitMix64 as Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn u32(&mut self) -> u32 {
-            (self.next() >> 32) as u32
-        }
-        fn below(&mut self, n: u32) -> u32 {
-            (((self.next() >> 32) * u64::from(n)) >> 32) as u32
-        }
-        /// A prefix length: every length occurs, with /0 and /1-/7 rare (they repaint
-        /// much of the table) and many beyond /24 (they need groups).
-        fn len(&mut self) -> u8 {
-            match self.below(1000) {
-                0 => 0,
-                1..=15 => 1 + self.below(7) as u8,
-                16..=80 => 8,
-                81..=380 => 9 + self.below(15) as u8,
-                381..=530 => 24,
-                _ => 25 + self.below(8) as u8,
-            }
+    /// A prefix length: every length occurs, with /0 and /1-/7 rare (they repaint
+    /// much of the table) and many beyond /24 (they need groups).
+    fn prefix_len(rng: &mut Rng) -> u8 {
+        match rng.below(1000) {
+            0 => 0,
+            1..=15 => 1 + rng.below(7) as u8,
+            16..=80 => 8,
+            81..=380 => 9 + rng.below(15) as u8,
+            381..=530 => 24,
+            _ => 25 + rng.below(8) as u8,
         }
     }
 
@@ -640,7 +606,7 @@ mod tests {
         let mut t = Lpm4::new(DEFAULT_GROUPS).unwrap();
         let mut naive = Naive::default();
         for _ in 0..n {
-            let len = rng.len();
+            let len = prefix_len(&mut rng);
             let p = base | (rng.u32() & spread);
             let hop = rng.below(MAX_NEXT_HOP + 1);
             let before = naive.get(p, len);

@@ -84,6 +84,7 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use super::groups::GroupPool;
 pub use super::lpm4::NO_ROUTE;
 use super::mem::{FixedArray, HugeArray};
 
@@ -410,12 +411,7 @@ pub struct Lpm6 {
     table: Arc<Lpm6Table>,
     /// Index: prefix length, 0 to 128.
     routes: Vec<Routes>,
-    capacity: u32,
-    /// Groups from here to `capacity` have never been used.
-    fresh: u32,
-    free: Vec<u32>,
-    /// Unlinked while readers existed; reusable after a grace period.
-    retired: Vec<u32>,
+    groups: GroupPool,
 }
 
 impl Lpm6 {
@@ -437,10 +433,7 @@ impl Lpm6 {
                 groups: HugeArray::new(groups as usize * GROUP_LEN)?,
             }),
             routes: (0..=128).map(|_| Routes::default()).collect(),
-            capacity: groups,
-            fresh: 0,
-            free: Vec::new(),
-            retired: Vec::new(),
+            groups: GroupPool::new(groups),
         })
     }
 
@@ -507,21 +500,9 @@ impl Lpm6 {
 
     /// `n` groups, or none and [`Lpm6Error::NoGroups`].
     fn take_groups(&mut self, n: u32) -> Result<Vec<u32>, Lpm6Error> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if (self.free.len() as u32) < n && !self.retired.is_empty() && self.unshared() {
-            self.free.append(&mut self.retired);
-        }
-        let fresh = n.saturating_sub(self.free.len() as u32);
-        if fresh > self.capacity - self.fresh {
-            return Err(Lpm6Error::NoGroups);
-        }
-        let reused = (n - fresh) as usize;
-        let mut taken = self.free.split_off(self.free.len() - reused);
-        taken.extend(self.fresh..self.fresh + fresh);
-        self.fresh += fresh;
-        Ok(taken)
+        let table = &mut self.table;
+        let taken = self.groups.take(n, || Arc::get_mut(table).is_some());
+        taken.ok_or(Lpm6Error::NoGroups)
     }
 
     /// Removes the route `prefix/len` (host bits ignored); its addresses fall back to
@@ -574,11 +555,8 @@ impl Lpm6 {
     }
 
     fn retire(&mut self, g: u32) {
-        if self.unshared() {
-            self.free.push(g);
-        } else {
-            self.retired.push(g);
-        }
+        let unshared = self.unshared();
+        self.groups.retire(g, unshared);
     }
 
     /// Makes the groups retired by deletes reusable. Call only when every reader has
@@ -586,7 +564,7 @@ impl Lpm6 {
     /// deletes: a reader still holding an old group link would otherwise read entries
     /// written for another prefix.
     pub fn reclaim(&mut self) {
-        self.free.append(&mut self.retired);
+        self.groups.reclaim();
     }
 
     /// The next hop of exactly `prefix/len` (host bits ignored), if that route exists.
@@ -614,17 +592,17 @@ impl Lpm6 {
 
     /// Groups linked in the table.
     pub fn groups_used(&self) -> u32 {
-        self.fresh - self.free.len() as u32 - self.retired.len() as u32
+        self.groups.used()
     }
 
     /// Groups unlinked while readers existed, waiting for [`reclaim`](Self::reclaim).
     pub fn groups_retired(&self) -> u32 {
-        self.retired.len() as u32
+        self.groups.retired()
     }
 
     /// The group limit given to [`new`](Self::new).
     pub fn group_capacity(&self) -> u32 {
-        self.capacity
+        self.groups.capacity()
     }
 }
 
@@ -634,33 +612,17 @@ mod tests {
     use std::net::Ipv6Addr;
     use std::sync::atomic::{AtomicBool, AtomicU64};
 
-    /// SplitMix64: deterministic, so a failure names its seed.
-    struct Rng(u64);
+    use crate::testing::SplitMix64 as Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn u128(&mut self) -> u128 {
-            u128::from(self.next()) << 64 | u128::from(self.next())
-        }
-        fn below(&mut self, n: u32) -> u32 {
-            (((self.next() >> 32) * u64::from(n)) >> 32) as u32
-        }
-        /// A prefix length: every length from 0 to 128 occurs, with the common and the
-        /// edge ones (/0, /8, /24, /32, /48, /56, /64, /127, /128) often; /0 to /15 are
-        /// rarer (they repaint much of the first level).
-        fn len(&mut self) -> u8 {
-            match self.below(100) {
-                0 => [0, 8][self.below(2) as usize],
-                1..=3 => self.below(16) as u8,
-                4..=40 => [24, 32, 48, 56, 64, 127, 128][self.below(7) as usize],
-                _ => 16 + self.below(113) as u8,
-            }
+    /// A prefix length: every length from 0 to 128 occurs, with the common and the
+    /// edge ones (/0, /8, /24, /32, /48, /56, /64, /127, /128) often; /0 to /15 are
+    /// rarer (they repaint much of the first level).
+    fn prefix_len(rng: &mut Rng) -> u8 {
+        match rng.below(100) {
+            0 => [0, 8][rng.below(2) as usize],
+            1..=3 => rng.below(16) as u8,
+            4..=40 => [24, 32, 48, 56, 64, 127, 128][rng.below(7) as usize],
+            _ => 16 + rng.below(113) as u8,
         }
     }
 
@@ -742,7 +704,7 @@ mod tests {
         let mut t = Lpm6::new(DEFAULT_GROUPS).unwrap();
         let mut naive = Naive::default();
         for _ in 0..n {
-            let len = rng.len();
+            let len = prefix_len(&mut rng);
             let p = prefix(&mut rng);
             let hop = rng.below(MAX_NEXT_HOP + 1);
             let before = naive.get(p, len);
@@ -1073,7 +1035,7 @@ mod tests {
         let base = ip("2001:db8::");
         // Addresses vary in bytes 4, 5 (4 values each) and 15: 16 /48s.
         let pick = move |rng: &mut Rng| {
-            let v = rng.next();
+            let v = rng.u64();
             base | u128::from(v & 0x0303) << 80 | u128::from(v >> 56)
         };
         let own = |a: u128| 0x100 + ((a >> 80) as u32 & 0xffff);
