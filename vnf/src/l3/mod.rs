@@ -3,6 +3,7 @@
 //! So far only the longest-prefix-match tables the FIB will be built on: IPv4 ([`lpm4`])
 //! and IPv6 ([`lpm6`]).
 
+pub mod checksum;
 mod groups;
 pub mod lpm4;
 pub mod lpm6;
