@@ -13,6 +13,8 @@ command -v dpdk-testpmd >/dev/null || need+=(dpdk)
 command -v tshark >/dev/null || need+=(tshark)
 # cpio(1) reads the harness's initramfs back in its unit tests, as an independent check.
 command -v cpio >/dev/null || need+=(cpio)
+# The unit tests of vnf's packet builders decode their output with scapy.
+/usr/bin/python3 -c 'import scapy' 2>/dev/null || need+=(python3-scapy)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then

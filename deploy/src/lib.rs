@@ -35,7 +35,8 @@ mod tests;
 pub use default::{DEFAULT_MANIFEST, DEFAULT_MANIFEST_NAME};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use manifest::{
-    BridgeSpec, CrossConnect, InterfaceName, Manifest, MemberSpec, PollMode, PortKind, PortSpec,
-    SocketMode, StaticMac, Tpid, VhostUserSpec, VlanMode, VlanSet, Workers, DEFAULT_MAC_AGING,
-    DEFAULT_MAC_LIMIT, DEFAULT_MTU, MAX_MAC_LIMIT, MAX_MTU,
+    Attach, BridgeSpec, CrossConnect, InterfaceName, Manifest, MemberSpec, NeighborSpec,
+    NextHopSpec, PollMode, PortKind, PortSpec, Prefix, RouteAction, RouteSpec, RouterInterfaceSpec,
+    RouterSpec, SocketMode, StaticMac, Tpid, VhostUserSpec, VlanMode, VlanSet, Workers,
+    DEFAULT_MAC_AGING, DEFAULT_MAC_LIMIT, DEFAULT_MTU, MAX_MAC_LIMIT, MAX_MTU, MAX_NEXT_HOPS,
 };

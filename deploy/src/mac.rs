@@ -54,6 +54,15 @@ pub(crate) fn derive_from_name(name: &str) -> [u8; 6] {
     [0x02, h[0], h[1], h[2], h[3], h[4]]
 }
 
+/// The address of router interface `index` that was given none: 02:76:6e:00:HH:LL, HHLL
+/// the index. Locally administered unicast like [`derive_from_name`]'s, and 0x76 0x6e
+/// ("vn") keeps it recognisable in a guest's neighbor table; an index past 65535 wraps,
+/// and the check for duplicate addresses then asks for a `mac`.
+pub(crate) fn router_interface(index: usize) -> [u8; 6] {
+    let [hi, lo] = (index as u16).to_be_bytes();
+    [0x02, 0x76, 0x6e, 0x00, hi, lo]
+}
+
 /// 64-bit FNV-1a: tiny and fixed forever, which matters more here than any
 /// cryptographic property.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -126,5 +135,12 @@ mod tests {
         // Pinned output: a change would silently give every guest a new MAC.
         assert_eq!(format(&a), "02:d6:49:fd:10:5a");
         assert!(parse(&format(&a), "port address").is_ok());
+    }
+
+    #[test]
+    fn router_interface_addresses_count_up() {
+        assert_eq!(format(&router_interface(0)), "02:76:6e:00:00:00");
+        assert_eq!(format(&router_interface(258)), "02:76:6e:00:01:02");
+        assert!(parse(&format(&router_interface(0)), "router interface MAC").is_ok());
     }
 }

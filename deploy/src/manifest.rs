@@ -1,5 +1,6 @@
 //! The typed manifest and the entry points that produce it.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
@@ -15,6 +16,9 @@ pub struct Manifest {
     pub ports: Vec<PortSpec>,
     pub bridges: Vec<BridgeSpec>,
     pub cross_connects: Vec<CrossConnect>,
+    /// Left out of the written manifest when empty, as users leave it out.
+    #[serde(skip_serializing_if = "RouterSpec::is_empty")]
+    pub router: RouterSpec,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -253,6 +257,260 @@ impl From<CrossConnect> for [String; 2] {
     }
 }
 
+/// The router: IP interfaces on ports, VLAN subinterfaces and bridges, with static
+/// routes and neighbors. Empty when the manifest has no `router` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouterSpec {
+    pub interfaces: Vec<RouterInterfaceSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub neighbors: Vec<NeighborSpec>,
+}
+
+impl RouterSpec {
+    pub fn is_empty(&self) -> bool {
+        self.interfaces.is_empty() && self.routes.is_empty() && self.neighbors.is_empty()
+    }
+}
+
+/// Most next hops of one route (equal-cost multipath).
+pub const MAX_NEXT_HOPS: usize = 16;
+
+/// An IP address with a prefix length: `10.0.0.1/24`, `fd00::1/64`. Serialized as that
+/// string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Prefix {
+    pub fn is_v4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
+    /// The prefix with its host bits cleared: `10.0.1.1/24` -> `10.0.1.0/24`.
+    pub fn network(&self) -> Prefix {
+        Prefix {
+            addr: masked(self.addr, self.len),
+            len: self.len,
+        }
+    }
+
+    /// Whether `ip` is of the same family and within the prefix.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.is_v4() && masked(ip, self.len) == self.network().addr
+    }
+}
+
+/// `ip` with all but its first `len` bits cleared (a longer `len` than the family has
+/// keeps every bit, so a hand-built `Prefix` cannot make this overflow).
+fn masked(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl Serialize for Prefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An IP interface of the router.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouterInterfaceSpec {
+    /// A port (`vm0`), a VLAN subinterface (`vm0.100`, `vm0.300.400`), or a bridge's
+    /// name (the bridge's own routed interface, like VPP's BVI; then `name.port` is the
+    /// bridge name and `name.tags` is empty).
+    pub name: InterfaceName,
+    /// Follows from the name, so it is not written.
+    #[serde(skip)]
+    pub attach: Attach,
+    /// Default: 02:76:6e:00:HH:LL where HHLL is the interface's index in
+    /// router.interfaces (big endian u16).
+    #[serde(serialize_with = "serialize_mac")]
+    pub mac: [u8; 6],
+    /// Default: the port's mtu; for a bridge, the smallest mtu among its members'
+    /// ports, and never more than that. 68..=9216, and at least 1280 with an IPv6
+    /// address.
+    pub mtu: u16,
+    /// At least one; each one's subnet is connected to this interface.
+    pub addresses: Vec<Prefix>,
+}
+
+/// What a router interface's name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// A port or a VLAN subinterface of one.
+    Port,
+    /// A bridge: the router is one more member of it.
+    Bridge,
+}
+
+/// A static route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Host bits are zero.
+    pub to: Prefix,
+    pub action: RouteAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteAction {
+    /// One next hop, or several for ECMP (at most [`MAX_NEXT_HOPS`]).
+    Forward(Vec<NextHopSpec>),
+    /// Silently dropped.
+    Blackhole,
+    /// Dropped with ICMP destination unreachable.
+    Unreachable,
+    /// Dropped with ICMP administratively prohibited.
+    Prohibit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextHopSpec {
+    /// The gateway; `None` means the destination is on-link on `interface`.
+    pub via: Option<IpAddr>,
+    /// Index into router.interfaces: given explicitly, or the interface whose
+    /// connected subnet contains `via`.
+    pub interface: usize,
+}
+
+/// A static neighbor (ARP or ND) entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeighborSpec {
+    /// Index into router.interfaces.
+    pub interface: usize,
+    pub address: IpAddr,
+    pub mac: [u8; 6],
+}
+
+/// Written in the form the manifest accepts: routes and neighbors name their
+/// interfaces rather than give indexes.
+impl Serialize for RouterSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let name = |index: usize| {
+            self.interfaces
+                .get(index)
+                .map(|i| &i.name)
+                .ok_or_else(|| S::Error::custom(format!("no router interface {index}")))
+        };
+        let mut routes = Vec::with_capacity(self.routes.len());
+        for route in &self.routes {
+            routes.push(RouteOut::new(route, name)?);
+        }
+        let mut neighbors = Vec::with_capacity(self.neighbors.len());
+        for n in &self.neighbors {
+            neighbors.push(NeighborOut {
+                interface: name(n.interface)?,
+                address: n.address,
+                mac: n.mac,
+            });
+        }
+        RouterOut {
+            interfaces: self.interfaces.iter().collect(),
+            routes,
+            neighbors,
+        }
+        .serialize(s)
+    }
+}
+
+#[derive(Serialize)]
+struct RouterOut<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interfaces: Vec<&'a RouterInterfaceSpec>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<RouteOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    neighbors: Vec<NeighborOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct RouteOut<'a> {
+    to: Prefix,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<Gateways>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interface: Option<&'a InterfaceName>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+}
+
+impl<'a> RouteOut<'a> {
+    fn new<E>(
+        route: &RouteSpec,
+        name: impl Fn(usize) -> Result<&'a InterfaceName, E>,
+    ) -> Result<Self, E> {
+        let mut out = RouteOut {
+            to: route.to,
+            via: None,
+            interface: None,
+            kind: None,
+        };
+        let hops = match &route.action {
+            RouteAction::Forward(hops) => hops,
+            RouteAction::Blackhole => return Ok(out.with_kind("blackhole")),
+            RouteAction::Unreachable => return Ok(out.with_kind("unreachable")),
+            RouteAction::Prohibit => return Ok(out.with_kind("prohibit")),
+        };
+        let gateways: Vec<IpAddr> = hops.iter().filter_map(|h| h.via).collect();
+        out.via = match gateways.len() {
+            0 => None,
+            1 => Some(Gateways::One(gateways[0])),
+            _ => Some(Gateways::Many(gateways)),
+        };
+        // The interface is written whenever the next hops share one, which is always
+        // valid input; ECMP over several interfaces leaves each to be found from its
+        // gateway's subnet again.
+        if let Some(first) = hops.first() {
+            if hops.iter().all(|h| h.interface == first.interface) {
+                out.interface = Some(name(first.interface)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn with_kind(mut self, kind: &'static str) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+}
+
+/// One gateway is written as a scalar, several as a list, as users write them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Gateways {
+    One(IpAddr),
+    Many(Vec<IpAddr>),
+}
+
+#[derive(Serialize)]
+struct NeighborOut<'a> {
+    interface: &'a InterfaceName,
+    address: IpAddr,
+    #[serde(serialize_with = "serialize_mac")]
+    mac: [u8; 6],
+}
+
 fn serialize_socket<S: Serializer>(socket: &Path, s: S) -> Result<S::Ok, S::Error> {
     // Escaped so that feeding `to_yaml` output back in yields this same path rather
     // than expanding a `$` a second time.
@@ -320,7 +578,8 @@ impl Manifest {
     /// parses back to an equal `Manifest`.
     pub fn to_yaml(&self) -> String {
         // Every field is a string, integer, enum or list of those, and the socket path is
-        // written lossily, so serde_yaml has nothing here it could reject.
+        // written lossily, so serde_yaml has nothing here it could reject; the one error
+        // of our own, a route or neighbor naming no router interface, validation rules out.
         serde_yaml::to_string(self).expect("a Manifest always serializes to YAML")
     }
 

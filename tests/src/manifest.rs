@@ -115,6 +115,17 @@ pub fn bridged(workers: u32, ports: &[Port], bridges: &[Bridge]) -> String {
     yaml
 }
 
+/// A manifest with `ports` and a `router:` section given as YAML text (indented as a
+/// top-level key, starting with `router:`).
+pub fn routed(workers: u32, ports: &[Port], router: &str) -> String {
+    let mut yaml = workers_and_ports(workers, ports);
+    yaml.push_str(router);
+    if !yaml.ends_with('\n') {
+        yaml.push('\n');
+    }
+    yaml
+}
+
 /// How a bridge member maps frames to the bridge's VLANs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VlanMode {

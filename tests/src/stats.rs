@@ -15,6 +15,14 @@
 //! stats bridge=br0 mac=52:54:00:00:00:01 vlan=1 interface=vm0 type=learned age=3
 //! ```
 //!
+//! The router adds a line per router interface, a summary, and a line per neighbor:
+//!
+//! ```text
+//! stats router=vm0 rx_packets=9 ... drops=0 icmp_sent=1 ... arp_replies=1 ...
+//! stats router=all neighbors=2 unresolved=0
+//! stats neighbor=10.1.0.2 interface=vm0 mac=52:54:00:00:00:01 state=reachable age_ms=80
+//! ```
+//!
 //! Every line is parsed into a key/value map, whatever its keys, so that counters added
 //! later need no parser change.
 
@@ -180,6 +188,53 @@ impl Stats {
         value
             .parse()
             .unwrap_or_else(|_| panic!("{what} {key}={value} is not a number in:\n{self}"))
+    }
+
+    /// The line of router interface `iface`.
+    pub fn router_interface(&self, iface: &str) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|r| r.get("router").map(String::as_str) == Some(iface))
+    }
+
+    /// A numeric counter of a router interface (`drop_<reason>` counters read as 0 when
+    /// absent); panics, showing the block, if the line is missing.
+    pub fn router_counter(&self, iface: &str, key: &str) -> u64 {
+        let what = format!("router={iface}");
+        let record = self
+            .router_interface(iface)
+            .unwrap_or_else(|| panic!("no stats line for {what} in:\n{self}"));
+        if key.starts_with("drop_") && !record.contains_key(key) {
+            return 0;
+        }
+        self.number(record, key, &what)
+    }
+
+    /// The drop reasons of a router interface with their counts (non-zero only).
+    pub fn router_drops(&self, iface: &str) -> BTreeMap<String, u64> {
+        self.router_interface(iface)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|(k, v)| {
+                        let reason = k.strip_prefix("drop_")?;
+                        Some((reason.to_string(), v.parse().ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The router's neighbor cache entries for `addr` (as vnf prints it), as
+    /// `(interface, mac, state)`.
+    pub fn neighbors(&self, addr: &str) -> Vec<(String, String, String)> {
+        self.records
+            .iter()
+            .filter(|r| r.get("neighbor").map(String::as_str) == Some(addr))
+            .map(|r| {
+                let f = |k: &str| r.get(k).cloned().unwrap_or_default();
+                (f("interface"), f("mac"), f("state"))
+            })
+            .collect()
     }
 
     /// The queue indexes listed for a port, excluding the `all` summary.

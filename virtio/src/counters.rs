@@ -57,10 +57,33 @@ pub enum DropReason {
     BadSource,
     /// The destination was learned on the interface the frame came from.
     SameInterface,
+    /// A routed frame sent to a unicast MAC address other than the router's.
+    NotForUs,
+    /// An EtherType, IP protocol or packet kind the router does not handle.
+    Unsupported,
+    /// An IPv4 or IPv6 header that fails validation (version, lengths, checksum), or a
+    /// malformed ARP or neighbor discovery message.
+    BadIpHeader,
+    /// An address that must not be routed: a multicast or loopback source, a link-local
+    /// address leaving its link.
+    Martian,
+    /// TTL or hop limit reached zero.
+    TtlExceeded,
+    /// No route to the destination.
+    NoRoute,
+    /// The route is a blackhole.
+    Blackhole,
+    /// The route is unreachable or prohibit (an ICMP error is sent).
+    Unreachable,
+    /// Too big for the egress MTU with fragmentation not allowed (an ICMP error is sent).
+    FragmentationNeeded,
+    /// The next hop's link-layer address could not be resolved, or too many packets
+    /// were waiting for it.
+    Unresolved,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::BadHeader,
@@ -75,6 +98,16 @@ impl DropReason {
         DropReason::NoBuffers,
         DropReason::BadSource,
         DropReason::SameInterface,
+        DropReason::NotForUs,
+        DropReason::Unsupported,
+        DropReason::BadIpHeader,
+        DropReason::Martian,
+        DropReason::TtlExceeded,
+        DropReason::NoRoute,
+        DropReason::Blackhole,
+        DropReason::Unreachable,
+        DropReason::FragmentationNeeded,
+        DropReason::Unresolved,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +126,16 @@ impl DropReason {
             DropReason::NoBuffers => "no_buffers",
             DropReason::BadSource => "bad_source",
             DropReason::SameInterface => "same_interface",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::Unsupported => "unsupported",
+            DropReason::BadIpHeader => "bad_ip_header",
+            DropReason::Martian => "martian",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoRoute => "no_route",
+            DropReason::Blackhole => "blackhole",
+            DropReason::Unreachable => "unreachable",
+            DropReason::FragmentationNeeded => "fragmentation_needed",
+            DropReason::Unresolved => "unresolved",
         }
     }
 }

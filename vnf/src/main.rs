@@ -1,6 +1,6 @@
 //! vnf: a userspace virtual switch for hypervisor hosts.
 
-use vnf::{control, gen_cmd, l2, logger};
+use vnf::{control, gen_cmd, l2, l3, logger};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,14 +101,15 @@ fn run(args: &[String]) -> Result<(), String> {
     );
 
     control::block_signals().map_err(|e| format!("cannot block signals: {e}"))?;
-    let switch = Switch::build(&manifest);
+    let switch =
+        Switch::build(&manifest).map_err(|e| format!("cannot build the forwarding tables: {e}"))?;
     let plans = switch.plan(&manifest);
     let switch = Arc::new(switch);
     let stop = Arc::new(AtomicBool::new(false));
     let mut worker_stats = Vec::new();
     let mut handles = Vec::new();
     for plan in plans {
-        let stats = Arc::new(WorkerStats::new(&switch.l2));
+        let stats = Arc::new(WorkerStats::new(&switch));
         worker_stats.push(stats.clone());
         let w = Worker::new(
             plan,
@@ -122,6 +123,11 @@ fn run(args: &[String]) -> Result<(), String> {
     let ager = l2::L2::spawn_ager(switch.l2.clone(), stop.clone())
         .map_err(|e| format!("cannot start the MAC ager: {e}"))?;
     handles.push(ager);
+    if let Some(r) = &switch.router {
+        let timer = l3::Router::spawn_timer(r.clone(), stop.clone())
+            .map_err(|e| format!("cannot start the router timer: {e}"))?;
+        handles.push(timer);
+    }
     switch
         .start_ports(&manifest)
         .map_err(|e| format!("cannot start ports: {e}"))?;

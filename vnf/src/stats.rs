@@ -77,6 +77,7 @@ pub fn report(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>]) -> Strin
         out.push('\n');
     }
     bridges(switch, workers, &mut out);
+    router(switch, workers, &mut out);
     for (i, w) in workers.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -172,4 +173,68 @@ fn member_counters(v: &[u64; 6], out: &mut String) {
         " rx_packets={} tx_packets={} flooded={} learned={} moved={} limit_hits={}",
         v[0], v[1], v[2], v[3], v[4], v[5]
     );
+}
+
+/// Most neighbor entries listed.
+const MAX_LISTED_NEIGHBORS: usize = 4096;
+
+/// Router lines: one per router interface (`interface=`), a summary, then the neighbor
+/// cache (`neighbor=`), sorted by interface and address.
+fn router(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>], out: &mut String) {
+    let Some(r) = &switch.router else {
+        return;
+    };
+    for (i, ifc) in r.ifaces.iter().enumerate() {
+        let mut t = Totals::default();
+        let mut v = [0u64; 9];
+        for w in workers {
+            let c = &w.l3.ifaces[i];
+            t.add(&c.rx, &QueueCounters::default());
+            t.tx_packets += c.tx_packets.get();
+            for (slot, counter) in v.iter_mut().zip([
+                &c.icmp_sent,
+                &c.icmp_rate_limited,
+                &c.arp_requests,
+                &c.arp_replies,
+                &c.nd_solicits,
+                &c.nd_adverts,
+                &c.fragments,
+                &c.address_conflicts,
+            ]) {
+                *slot += counter.get();
+            }
+        }
+        let _ = write!(out, "stats router={}", ifc.name);
+        t.write(out);
+        let _ = writeln!(
+            out,
+            " icmp_sent={} icmp_rate_limited={} arp_requests={} arp_replies={} nd_solicits={} \
+             nd_adverts={} fragments={} address_conflicts={}",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        );
+    }
+    let mut entries = r.neighbors.entries();
+    entries.sort_by_key(|e| (e.iface, e.addr));
+    let unresolved: u64 = workers.iter().map(|w| w.l3.unresolved.get()).sum();
+    let _ = writeln!(
+        out,
+        "stats router=all neighbors={} unresolved={unresolved}",
+        entries.len()
+    );
+    let now = r.now();
+    for e in entries.iter().take(MAX_LISTED_NEIGHBORS) {
+        let addr = match crate::l3::forward::v4_of_key(e.addr) {
+            Some(a) => std::net::IpAddr::from(std::net::Ipv4Addr::from(a)),
+            None => std::net::IpAddr::from(std::net::Ipv6Addr::from(e.addr)),
+        };
+        let m = e.mac;
+        let _ = writeln!(
+            out,
+            "stats neighbor={addr} interface={} mac={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} state={} age_ms={}",
+            r.ifaces[e.iface as usize].name,
+            m[0], m[1], m[2], m[3], m[4], m[5],
+            format!("{:?}", e.state).to_lowercase(),
+            now.saturating_sub(e.updated)
+        );
+    }
 }

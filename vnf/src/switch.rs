@@ -7,13 +7,17 @@ use deploy::{Manifest, PortKind, SocketMode};
 use virtio::{Doorbell, Mode, PortQueues};
 
 use crate::l2::L2;
+use crate::l3::Router;
 
-/// Everything the workers share, read-only after start (but for the MAC tables).
+/// Everything the workers share, read-only after start (but for the MAC tables and the
+/// neighbor cache).
 pub struct Switch {
     pub ports: Vec<Arc<PortQueues>>,
     /// For each port, what happens to the frames it receives.
     pub fwd: Vec<Fwd>,
     pub l2: Arc<L2>,
+    /// The router, if the manifest has router interfaces.
+    pub router: Option<Arc<Router>>,
 }
 
 /// A port's forwarding: the manifest lets a port be cross-connected or bridged, not both.
@@ -21,8 +25,11 @@ pub struct Switch {
 pub enum Fwd {
     /// Every frame leaves unchanged on this other port.
     CrossConnect(u16),
-    /// The port or some of its subinterfaces are bridge members.
-    Bridge,
+    /// Each frame is classified: the port or some of its subinterfaces are bridge
+    /// members or router interfaces.
+    Classify,
+    /// The port itself is router interface `.0`, and it has no subinterfaces.
+    Route(u16),
     /// Configured for nothing: frames are dropped as `no_destination`.
     Drop,
 }
@@ -39,7 +46,7 @@ pub struct WorkerPlan {
 }
 
 impl Switch {
-    pub fn build(m: &Manifest) -> Switch {
+    pub fn build(m: &Manifest) -> std::io::Result<Switch> {
         let ports: Vec<Arc<PortQueues>> = m
             .ports
             .iter()
@@ -56,12 +63,14 @@ impl Switch {
                 .map(|i| i as u16)
         };
         let l2 = L2::build(m);
+        let router = Router::build(m, &l2)?.map(Arc::new);
         let mut fwd: Vec<Fwd> = (0..ports.len() as u16)
             .map(|p| {
-                if l2.is_bridged(p) {
-                    Fwd::Bridge
-                } else {
-                    Fwd::Drop
+                let port = &l2.ports[p as usize];
+                match l2.interfaces[port.main as usize].routed {
+                    Some(ri) if port.subifs.is_empty() => Fwd::Route(ri),
+                    _ if l2.is_bridged(p) || l2.is_routed(p) => Fwd::Classify,
+                    _ => Fwd::Drop,
                 }
             })
             .collect();
@@ -72,11 +81,12 @@ impl Switch {
                 fwd[b as usize] = Fwd::CrossConnect(a);
             }
         }
-        Switch {
+        Ok(Switch {
             ports,
             fwd,
             l2: Arc::new(l2),
-        }
+            router,
+        })
     }
 
     /// Spreads receive queues over the workers round-robin, pair by pair, so that each
@@ -145,7 +155,7 @@ mod tests {
     fn every_receive_queue_has_exactly_one_worker() {
         for (workers, pairs) in [(1, [1, 1]), (2, [2, 2]), (3, [1, 4]), (4, [2, 1])] {
             let m = manifest(workers, pairs);
-            let s = Switch::build(&m);
+            let s = Switch::build(&m).unwrap();
             let plans = s.plan(&m);
             let mut seen: Vec<(u16, u16)> = plans.iter().flat_map(|p| p.rx.clone()).collect();
             seen.sort();
@@ -164,7 +174,7 @@ mod tests {
     #[test]
     fn pairs_spread_over_workers_and_tx_queues_shared_when_too_few() {
         let m = manifest(2, [2, 1]);
-        let s = Switch::build(&m);
+        let s = Switch::build(&m).unwrap();
         let plans = s.plan(&m);
         // Port a's two pairs land on different workers.
         let owner = |port: u16, q: u16| plans.iter().position(|p| p.rx.contains(&(port, q)));

@@ -12,6 +12,7 @@ use virtio::counters::Counter;
 use virtio::DropReason;
 
 use crate::l2::{self, L2Counters, Outputs};
+use crate::l3::forward::{Ctx, L3Counters, L3Worker, Tx};
 use crate::switch::{Fwd, Switch, WorkerPlan};
 
 /// Buffers per worker: enough for a batch in flight on every queue plus slack.
@@ -28,18 +29,30 @@ pub struct WorkerStats {
     /// Polls that found the buffer pool empty (frames wait in the rings meanwhile).
     pub pool_empty: Counter,
     pub l2: L2Counters,
+    pub l3: L3Counters,
 }
 
 impl WorkerStats {
-    pub fn new(l2: &crate::l2::L2) -> WorkerStats {
+    pub fn new(switch: &Switch) -> WorkerStats {
         WorkerStats {
             polls: Counter::default(),
             busy_polls: Counter::default(),
             sleeps: Counter::default(),
             pool_empty: Counter::default(),
-            l2: L2Counters::new(l2),
+            l2: L2Counters::new(&switch.l2),
+            l3: L3Counters::new(switch.router.as_ref().map_or(0, |r| r.ifaces.len())),
         }
     }
+}
+
+/// A worker's own mutable state, beside its shared configuration.
+struct Local {
+    pool: Pool,
+    batch: Batch,
+    /// Router input taken from a virtual port's output batch.
+    scratch: Batch,
+    out: Outputs,
+    l3: Option<L3Worker>,
 }
 
 pub struct Worker {
@@ -80,15 +93,24 @@ impl Worker {
             }
         }
         self.plan.doorbell.bind_current();
-        let mut pool = match Pool::new(POOL_BUFFERS) {
+        let pool = match Pool::new(POOL_BUFFERS) {
             Ok(p) => p,
             Err(e) => {
                 log::error!("worker {}: cannot map packet buffers: {e}", self.plan.id);
                 return;
             }
         };
-        let mut batch = Batch::default();
-        let mut out = Outputs::new(self.switch.ports.len());
+        let mut local = Local {
+            pool,
+            batch: Batch::default(),
+            scratch: Batch::default(),
+            out: Outputs::new(self.switch.l2.ports.len()),
+            l3: self
+                .switch
+                .router
+                .as_ref()
+                .map(|r| L3Worker::new(r, self.plan.id)),
+        };
         let mut idle_since: Option<Instant> = None;
         let mut idle_polls = 0u32;
         log::info!(
@@ -101,9 +123,9 @@ impl Worker {
                 .unwrap_or_default()
         );
         while !self.stop.load(Ordering::Relaxed) {
-            let moved = self.poll_once(&mut pool, &mut batch, &mut out);
+            let moved = self.poll_once(&mut local);
             self.stats.polls.add(1);
-            if pool.available() == 0 {
+            if local.pool.available() == 0 {
                 self.stats.pool_empty.add(1);
             }
             if moved > 0 {
@@ -134,7 +156,7 @@ impl Worker {
 
     /// One pass over every receive queue; returns the number of frames received.
     #[inline]
-    fn poll_once(&self, pool: &mut Pool, batch: &mut Batch, out: &mut Outputs) -> usize {
+    fn poll_once(&self, w: &mut Local) -> usize {
         let mut total = 0;
         for &(p, q) in &self.plan.rx {
             let port = &self.switch.ports[p as usize];
@@ -144,7 +166,7 @@ impl Worker {
                     continue;
                 };
                 let Some(nq) = g.as_mut() else { continue };
-                nq.dequeue(pool, batch, p, q, &slot.counters)
+                nq.dequeue(&mut w.pool, &mut w.batch, p, q, &slot.counters)
             };
             if n == 0 {
                 continue;
@@ -152,39 +174,132 @@ impl Worker {
             total += n;
             match self.switch.fwd[p as usize] {
                 // The whole batch leaves on the peer port.
-                Fwd::CrossConnect(peer) => self.transmit(peer, batch, pool),
-                Fwd::Bridge => {
+                Fwd::CrossConnect(peer) => self.transmit(peer, &mut w.batch, &mut w.pool),
+                Fwd::Classify => {
                     let mut flush =
                         |port: u16, b: &mut Batch, pool: &mut Pool| self.transmit(port, b, pool);
                     l2::bridge_batch(
                         &self.switch.l2,
                         p,
-                        batch,
-                        pool,
-                        out,
+                        &mut w.batch,
+                        &mut w.pool,
+                        &mut w.out,
                         &slot.counters,
                         &self.stats.l2,
                         &mut flush,
                     );
-                    for (port, b) in out.batches.iter_mut().enumerate() {
-                        if !b.is_empty() {
-                            self.transmit(port as u16, b, pool);
-                        }
-                    }
+                    self.finish(w);
+                }
+                Fwd::Route(ri) => {
+                    std::mem::swap(&mut w.batch, &mut w.scratch);
+                    self.route(w, ri);
+                    self.finish(w);
                 }
                 Fwd::Drop => {
                     slot.counters
-                        .drop(DropReason::NoDestination, batch.len() as u64);
-                    batch.free_all(pool);
+                        .drop(DropReason::NoDestination, w.batch.len() as u64);
+                    w.batch.free_all(&mut w.pool);
                 }
+            }
+        }
+        if let (Some(r), Some(l3)) = (&self.switch.router, &w.l3) {
+            if !l3.pending.is_empty() {
+                let mut flush =
+                    |port: u16, b: &mut Batch, pool: &mut Pool| self.transmit(port, b, pool);
+                let tx = Tx {
+                    pool: &mut w.pool,
+                    out: &mut w.out,
+                    flush: &mut flush,
+                };
+                let l3 = w.l3.as_mut().expect("router state");
+                Ctx::new(r, tx, l3, &self.stats.l3).release_pending();
+                self.finish(w);
             }
         }
         total
     }
 
+    /// Routes the frames in `w.scratch`, received on router interface `ri`.
+    fn route(&self, w: &mut Local, ri: u16) {
+        let (Some(r), Some(l3)) = (&self.switch.router, w.l3.as_mut()) else {
+            w.scratch.free_all(&mut w.pool);
+            return;
+        };
+        let mut flush = |port: u16, b: &mut Batch, pool: &mut Pool| self.transmit(port, b, pool);
+        let tx = Tx {
+            pool: &mut w.pool,
+            out: &mut w.out,
+            flush: &mut flush,
+        };
+        Ctx::new(r, tx, l3, &self.stats.l3).route_batch(ri, &mut w.scratch);
+    }
+
+    /// Moves everything a stage left in the output batches on: frames for router
+    /// interfaces (virtual ports) are routed, frames routed into a bridge are bridged,
+    /// until only port batches remain; those are transmitted.
+    fn finish(&self, w: &mut Local) {
+        let base = self.switch.l2.router_base as usize;
+        loop {
+            let mut more = false;
+            for vp in base..w.out.batches.len() {
+                if w.out.batches[vp].is_empty() {
+                    continue;
+                }
+                more = true;
+                std::mem::swap(&mut w.out.batches[vp], &mut w.scratch);
+                self.route(w, (vp - base) as u16);
+            }
+            let injected = w.l3.as_ref().map_or(0, |l3| l3.inject.len());
+            for ri in 0..injected {
+                let l3 = w.l3.as_mut().expect("router state");
+                if l3.inject[ri].is_empty() {
+                    continue;
+                }
+                more = true;
+                while w.batch.room() > 0 {
+                    match l3.inject[ri].pop_front() {
+                        Some(p) => {
+                            let _ = w.batch.push(p);
+                        }
+                        None => break,
+                    }
+                }
+                let mut flush =
+                    |port: u16, b: &mut Batch, pool: &mut Pool| self.transmit(port, b, pool);
+                let counters = &self.stats.l3.ifaces[ri].rx;
+                l2::bridge_batch(
+                    &self.switch.l2,
+                    base as u16 + ri as u16,
+                    &mut w.batch,
+                    &mut w.pool,
+                    &mut w.out,
+                    counters,
+                    &self.stats.l2,
+                    &mut flush,
+                );
+            }
+            if !more {
+                break;
+            }
+        }
+        for port in 0..base {
+            if !w.out.batches[port].is_empty() {
+                let b = &mut w.out.batches[port];
+                self.transmit(port as u16, b, &mut w.pool);
+            }
+        }
+    }
+
     /// Sends the batch on this worker's transmit queue of `port`.
     #[inline]
     fn transmit(&self, port: u16, batch: &mut Batch, pool: &mut Pool) {
+        if port as usize >= self.switch.ports.len() {
+            // A virtual port's batch is routed by `finish` before it can fill up (a
+            // stage sends it at most one frame per frame it takes); never reached.
+            debug_assert!(false, "flush of virtual port {port}");
+            batch.free_all(pool);
+            return;
+        }
         let slot = &self.switch.ports[port as usize].tx[self.plan.tx_pair[port as usize] as usize];
         let mut g = slot.lock();
         match g.as_mut() {

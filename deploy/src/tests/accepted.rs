@@ -375,7 +375,7 @@ fn port_finds_by_name() {
     assert!(m.port("vm2").is_none());
 }
 
-fn assert_round_trips(m: &Manifest) {
+pub(super) fn assert_round_trips(m: &Manifest) {
     let yaml = m.to_yaml();
     let again = Manifest::parse("to_yaml", &yaml, &|_| None)
         .unwrap_or_else(|d| panic!("to_yaml output does not parse:\n{d}\n---\n{yaml}"));

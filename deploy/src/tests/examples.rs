@@ -1,7 +1,8 @@
 use std::path::Path;
 
+use super::accepted::assert_round_trips;
 use super::env;
-use crate::{Manifest, MemberSpec, PollMode, Tpid, VlanMode};
+use crate::{Attach, Manifest, MemberSpec, PollMode, RouteAction, Tpid, VlanMode};
 
 #[test]
 fn every_shipped_example_is_valid() {
@@ -11,8 +12,9 @@ fn every_shipped_example_is_valid() {
         let path = entry.expect("readable directory entry").path();
         let text = std::fs::read_to_string(&path).expect("readable example");
         let file = path.display().to_string();
-        if let Err(d) = Manifest::parse(&file, &text, &env) {
-            panic!("{file} is invalid:\n{d}");
+        match Manifest::parse(&file, &text, &env) {
+            Ok(m) => assert_round_trips(&m),
+            Err(d) => panic!("{file} is invalid:\n{d}"),
         }
         checked += 1;
     }
@@ -60,6 +62,37 @@ fn vlans_example_shows_access_trunk_qinq_and_subinterfaces() {
     assert!(shows(&|m| m.interface.tags.len() == 1));
     assert!(shows(&|m| m.interface.tags.len() == 2));
     assert!(m.bridges.iter().any(|b| !b.static_macs.is_empty()));
+}
+
+#[test]
+fn router_example_shows_each_kind_of_interface_route_and_neighbor() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let m = Manifest::parse("router.yaml", &text, &env).unwrap();
+    let interfaces = &m.router.interfaces;
+    assert!(interfaces
+        .iter()
+        .any(|i| i.attach == Attach::Port && i.name.tags.is_empty()));
+    assert!(interfaces.iter().any(|i| i.name.tags.len() == 1));
+    assert!(interfaces.iter().any(|i| i.attach == Attach::Bridge));
+    assert!(interfaces
+        .iter()
+        .flat_map(|i| &i.addresses)
+        .any(|a| !a.is_v4()));
+    let forwards = |what: &dyn Fn(usize) -> bool| {
+        m.router
+            .routes
+            .iter()
+            .any(|r| matches!(&r.action, RouteAction::Forward(hops) if what(hops.len())))
+    };
+    assert!(forwards(&|hops| hops == 1));
+    assert!(forwards(&|hops| hops > 1), "ECMP");
+    assert!(m
+        .router
+        .routes
+        .iter()
+        .any(|r| r.action == RouteAction::Blackhole));
+    assert!(!m.router.neighbors.is_empty());
 }
 
 #[test]

@@ -4,6 +4,8 @@
 mod accepted;
 mod examples;
 mod rejected;
+mod router_accepted;
+mod router_rejected;
 
 use crate::{Diagnostic, Diagnostics, Manifest};
 

@@ -15,7 +15,7 @@ fn places(diags: &[Diagnostic]) -> Vec<(&str, usize, usize)> {
 }
 
 /// Asserts the exact set of places reported and that each message mentions its needle.
-fn expect(text: &str, wanted: &[(&str, usize, usize, &str)]) -> Vec<Diagnostic> {
+pub(super) fn expect(text: &str, wanted: &[(&str, usize, usize, &str)]) -> Vec<Diagnostic> {
     let diags = reject(text);
     let got = places(&diags);
     let want: Vec<(&str, usize, usize)> = wanted.iter().map(|(f, l, c, _)| (*f, *l, *c)).collect();

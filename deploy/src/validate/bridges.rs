@@ -2,6 +2,7 @@
 //! subinterfaces, each an access port or a trunk) and static MAC entries; plus the
 //! checks that span sections: a bridge's name is unique among bridges and ports, an
 //! interface belongs to one bridge at most, and no cross-connected port is bridged.
+//! What the bridges claim is handed on to the router section's checks.
 
 use std::collections::HashMap;
 
@@ -29,6 +30,20 @@ const MAX_MAC_AGING: u64 = 1_000_000;
 const DEFAULT_VLAN: u16 = 1;
 const TPIDS: &[(&str, Tpid)] = &[("802.1q", Tpid::Dot1q), ("802.1ad", Tpid::Dot1ad)];
 
+/// What the bridges section yielded: the bridges when every one is valid, and what the
+/// router's interfaces are checked against either way.
+pub(crate) struct Bridges {
+    pub specs: Option<Vec<BridgeSpec>>,
+    /// Each bridge name, with the bridge that has it. `None` when the section could not
+    /// be read as a list, in which case nothing can be said about which names exist.
+    pub names: Option<HashMap<String, FirstUse>>,
+    /// Each interface in a bridge, with that bridge.
+    pub members: HashMap<InterfaceName, FirstUse>,
+    /// The ports of each bridge's members, by bridge name, for the MTU of the bridge's
+    /// routed interface.
+    pub member_ports: HashMap<String, Vec<String>>,
+}
+
 /// What the bridges are checked against, and what they have claimed so far.
 struct Seen<'s> {
     /// `None` when the ports section was unreadable.
@@ -38,6 +53,7 @@ struct Seen<'s> {
     names: HashMap<String, FirstUse>,
     /// Each interface in a bridge, with that bridge; `pos` is the member's.
     members: HashMap<InterfaceName, FirstUse>,
+    member_ports: HashMap<String, Vec<String>>,
 }
 
 /// A member as read: enough to build its spec and to check the bridge's static entries.
@@ -69,17 +85,23 @@ pub(crate) fn bridges(
     ports: Option<&PortNames>,
     cross_connected: &HashMap<String, FirstUse>,
     report: &mut Report<'_>,
-) -> Option<Vec<BridgeSpec>> {
-    // An empty `bridges:` is read as "none", the same as leaving it out.
-    let Some(node) = node.filter(|n| !n.is_null()) else {
-        return Some(Vec::new());
-    };
-    let items = sequence(node, PATH, report)?;
+) -> Bridges {
     let mut seen = Seen {
         ports,
         cross_connected,
         names: HashMap::new(),
         members: HashMap::new(),
+        member_ports: HashMap::new(),
+    };
+    // An empty `bridges:` is read as "none", the same as leaving it out.
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return seen.finish(Some(Vec::new()));
+    };
+    let Some(items) = sequence(node, PATH, report) else {
+        return Bridges {
+            names: None,
+            ..seen.finish(None)
+        };
     };
     let mut specs = Some(Vec::with_capacity(items.len()));
     for (i, item) in items.iter().enumerate() {
@@ -89,7 +111,18 @@ pub(crate) fn bridges(
             all
         });
     }
-    specs
+    seen.finish(specs)
+}
+
+impl Seen<'_> {
+    fn finish(self, specs: Option<Vec<BridgeSpec>>) -> Bridges {
+        Bridges {
+            specs,
+            names: Some(self.names),
+            members: self.members,
+            member_ports: self.member_ports,
+        }
+    }
 }
 
 fn bridge(
@@ -135,6 +168,15 @@ fn bridge(
         ),
         _ => Some(Vec::new()),
     };
+    if let (Some(name), Some(members)) = (&name, &members) {
+        let ports = members
+            .iter()
+            .filter(|m| m.admitted)
+            .filter_map(|m| m.interface.as_ref())
+            .map(|i| i.port.clone())
+            .collect();
+        seen.member_ports.insert(name.clone(), ports);
+    }
     let members: Option<Vec<MemberSpec>> = members?.iter().map(Member::spec).collect();
     Some(BridgeSpec {
         name: name?,

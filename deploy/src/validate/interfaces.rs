@@ -1,12 +1,13 @@
-//! What bridge members and static MAC entries refer to: interfaces (`vm0`, `vm0.100`,
-//! `vm0.300.400`), VLAN IDs and trunk VLAN lists.
+//! What bridge members, static MAC entries and router interfaces refer to: interfaces
+//! (`vm0`, `vm0.100`, `vm0.300.400`, and for the router bridges too), VLAN IDs and
+//! trunk VLAN lists.
 
 use std::collections::HashMap;
 
 use super::fields::{integer, sequence, string, type_error};
 use super::FirstUse;
 use crate::diagnostic::Report;
-use crate::manifest::{InterfaceName, VlanSet};
+use crate::manifest::{Attach, InterfaceName, VlanSet};
 use crate::scalar::ScalarKind;
 use crate::suggest;
 use crate::tree::{join_index, Node, Value};
@@ -122,17 +123,49 @@ pub(super) fn interface(
     }
 }
 
+/// Reads a router interface's name: an interface as [`interface`] reads it, or a
+/// bridge's name, which stands for the bridge's own routed interface. `bridges` is
+/// `None` when the bridges section was unreadable.
+pub(super) fn routed_interface(
+    node: &Node,
+    path: &str,
+    ports: Option<&PortNames>,
+    bridges: Option<&HashMap<String, FirstUse>>,
+    report: &mut Report<'_>,
+) -> Option<(InterfaceName, Attach)> {
+    let text = string(node, path, report)?;
+    // A bridge's name is the whole text, so it wins over a port with tags (`br.5`) the
+    // way the longest port name wins among ports.
+    if bridges.is_some_and(|bridges| bridges.contains_key(text)) {
+        let name = InterfaceName {
+            port: text.to_owned(),
+            tags: Vec::new(),
+        };
+        return Some((name, Attach::Bridge));
+    }
+    let ports = ports?;
+    let problem = match parse_interface(text, ports) {
+        Ok(name) => return Some((name, Attach::Port)),
+        Err(problem) => problem,
+    };
+    // Without the bridges' names, a name that is no port may well be a bridge's.
+    let bridges = bridges?;
+    let unknown = !text.is_empty() && split_port(text, ports).is_none();
+    let problem = if unknown && port_part(text) == text {
+        let hint = did_you_mean(text, "", ports.keys().chain(bridges.keys()));
+        format!("unknown port or bridge `{text}`{hint}")
+    } else {
+        problem
+    };
+    report.error(node.pos, path, problem);
+    None
+}
+
 fn parse_interface(text: &str, ports: &PortNames) -> Result<InterfaceName, String> {
     if text.is_empty() {
         return Err("interface name is empty".to_owned());
     }
-    // Port names may contain `.` themselves, so the port is the longest prefix that
-    // names one: with ports `a` and `a.1`, `a.1` is that port, not VLAN 1 of `a`.
-    let split = std::iter::once(text.len())
-        .chain(text.rmatch_indices('.').map(|(i, _)| i))
-        .map(|end| text.split_at(end))
-        .find(|(port, _)| ports.contains_key(*port));
-    let Some((port, rest)) = split else {
+    let Some((port, rest)) = split_port(text, ports) else {
         return Err(unknown_port(text, ports));
     };
     let parts: Vec<&str> = match rest.strip_prefix('.') {
@@ -176,8 +209,18 @@ fn parse_interface(text: &str, ports: &PortNames) -> Result<InterfaceName, Strin
     })
 }
 
-fn unknown_port(text: &str, ports: &PortNames) -> String {
-    // `vm9.100` is compared with the port names as `vm9`, and a suggestion keeps the tags.
+/// The port an interface name starts with, and the tags after it.
+fn split_port<'t>(text: &'t str, ports: &PortNames) -> Option<(&'t str, &'t str)> {
+    // Port names may contain `.` themselves, so the port is the longest prefix that
+    // names one: with ports `a` and `a.1`, `a.1` is that port, not VLAN 1 of `a`.
+    std::iter::once(text.len())
+        .chain(text.rmatch_indices('.').map(|(i, _)| i))
+        .map(|end| text.split_at(end))
+        .find(|(port, _)| ports.contains_key(*port))
+}
+
+/// `vm9.100.200` -> `vm9`: the name less any trailing numeric tags.
+fn port_part(text: &str) -> &str {
     let mut port = text;
     while let Some((head, tail)) = port.rsplit_once('.') {
         if head.is_empty() || !is_digits(tail) {
@@ -185,6 +228,12 @@ fn unknown_port(text: &str, ports: &PortNames) -> String {
         }
         port = head;
     }
+    port
+}
+
+fn unknown_port(text: &str, ports: &PortNames) -> String {
+    // `vm9.100` is compared with the port names as `vm9`, and a suggestion keeps the tags.
+    let port = port_part(text);
     let tags = &text[port.len()..];
     let hint = did_you_mean(port, tags, ports.keys());
     if tags.is_empty() {

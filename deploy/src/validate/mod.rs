@@ -4,14 +4,18 @@
 //! Every check reports into the shared [`Report`] and yields `None` instead of
 //! stopping, so a single run lists every problem in the file.
 
+mod addresses;
 mod bridges;
 mod cross_connects;
 mod fields;
 mod interfaces;
+mod neighbors;
 mod ports;
+mod router;
+mod routes;
 mod workers;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::diagnostic::{Pos, Report};
@@ -20,7 +24,7 @@ use crate::tree::Node;
 
 pub(crate) use ports::Env;
 
-const TOP_KEYS: &[&str] = &["workers", "ports", "bridges", "cross_connects"];
+const TOP_KEYS: &[&str] = &["workers", "ports", "bridges", "cross_connects", "router"];
 
 /// Where something was first defined or used, for "already used by" messages.
 pub(crate) struct FirstUse {
@@ -52,9 +56,9 @@ pub(crate) fn manifest(root: &Node, env: Env<'_>, report: &mut Report<'_>) -> Op
     let ports = top
         .require("ports", report)
         .map(|n| ports::ports(n, env, report));
-    let (specs, names) = match ports {
-        Some(p) => (p.specs, p.names),
-        None => (None, None),
+    let (specs, names, mtus) = match ports {
+        Some(p) => (p.specs, p.names, p.mtus),
+        None => (None, None, HashMap::new()),
     };
     let known: Option<HashSet<&str>> = names
         .as_ref()
@@ -67,11 +71,21 @@ pub(crate) fn manifest(root: &Node, env: Env<'_>, report: &mut Report<'_>) -> Op
         &cross_connects.connected,
         report,
     );
+    let topology = router::Topology {
+        ports: names.as_ref(),
+        port_mtus: &mtus,
+        bridges: bridges.names.as_ref(),
+        bridge_ports: &bridges.member_ports,
+        members: &bridges.members,
+        cross_connected: &cross_connects.connected,
+    };
+    let router = router::router(top.get("router"), &topology, report);
 
     Some(Manifest {
         workers: workers?,
         ports: specs?,
-        bridges: bridges?,
+        bridges: bridges.specs?,
         cross_connects: cross_connects.pairs?,
+        router: router?,
     })
 }

@@ -28,7 +28,7 @@ const MAX_NAME_LEN: usize = 15;
 const MAX_QUEUE_PAIRS: u64 = 16;
 /// The smallest MTU IPv4 allows (RFC 791), and Linux's least for an Ethernet device
 /// (ETH_MIN_MTU): a guest could not use a smaller one.
-const MIN_MTU: u64 = 68;
+pub(super) const MIN_MTU: u64 = 68;
 
 pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
@@ -39,12 +39,15 @@ pub(crate) struct Ports {
     /// Each name and the port that defines it. `None` when the section could not be
     /// read as a list at all, in which case nothing can be said about which names exist.
     pub names: Option<HashMap<String, FirstUse>>,
+    /// Each valid name's MTU, which a router interface on the port may not exceed.
+    pub mtus: HashMap<String, u16>,
 }
 
 #[derive(Default)]
 struct Seen {
     names: HashMap<String, FirstUse>,
     sockets: HashMap<PathBuf, FirstUse>,
+    mtus: HashMap<String, u16>,
 }
 
 pub(crate) fn ports(node: &Node, env: Env<'_>, report: &mut Report<'_>) -> Ports {
@@ -52,6 +55,7 @@ pub(crate) fn ports(node: &Node, env: Env<'_>, report: &mut Report<'_>) -> Ports
         return Ports {
             specs: None,
             names: None,
+            mtus: HashMap::new(),
         };
     };
     if items.is_empty() {
@@ -69,6 +73,7 @@ pub(crate) fn ports(node: &Node, env: Env<'_>, report: &mut Report<'_>) -> Ports
     Ports {
         specs: specs.filter(|s| !s.is_empty()),
         names: Some(seen.names),
+        mtus: seen.mtus,
     }
 }
 
@@ -91,6 +96,9 @@ fn port(
         }
         None => Some(DEFAULT_MTU),
     };
+    if let (Some(name), Some(mtu)) = (&name, mtu) {
+        seen.mtus.insert(name.clone(), mtu);
+    }
 
     let kind = match fields.get("type") {
         Some(n) => {

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use deploy::{InterfaceName, Manifest, Tpid, VlanMode};
+use deploy::{Attach, InterfaceName, Manifest, Tpid, VlanMode};
 
 use super::mactable::{key, MacTable};
 use super::wire::{Tag, TPID_8021AD, TPID_8021Q};
@@ -16,6 +16,10 @@ pub struct L2 {
     pub bridges: Vec<Bridge>,
     /// Total members over all bridges: the length of each worker's member counters.
     pub member_count: usize,
+    /// Index of the first virtual port: `ports[router_base + i]` stands for router
+    /// interface `i` (frames sent to it are routed; frames from a bridge's router
+    /// interface enter the bridge through it).
+    pub router_base: u16,
     /// Seconds since start, advanced by the ager; read once per batch by workers.
     clock: AtomicU32,
 }
@@ -54,6 +58,8 @@ pub struct Interface {
     pub push: Vec<Tag>,
     /// The bridge and member index within it, if the interface is a bridge member.
     pub member: Option<(u16, u16)>,
+    /// The router interface it is, if routed.
+    pub routed: Option<u16>,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +111,9 @@ pub struct Bridge {
     pub aged: AtomicU64,
 }
 
+/// The VLAN of a bridge that its router interface is in.
+pub const ROUTER_VLAN: u16 = 1;
+
 fn tpid(t: Tpid) -> u16 {
     match t {
         Tpid::Dot1q => TPID_8021Q,
@@ -129,6 +138,7 @@ impl L2 {
                 port: i as u16,
                 push: Vec::new(),
                 member: None,
+                routed: None,
             });
         }
         let port_index = |name: &str| m.ports.iter().position(|p| p.name == name);
@@ -168,6 +178,7 @@ impl L2 {
                 port: p as u16,
                 push,
                 member: None,
+                routed: None,
             });
             ports[p].subifs.push(SubIf {
                 outer,
@@ -208,6 +219,34 @@ impl L2 {
                 });
                 member_count += 1;
             }
+            // The bridge's router interface is one more access member in VLAN 1, on the
+            // virtual port of that router interface.
+            let router_if = m
+                .router
+                .interfaces
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.attach == Attach::Bridge && r.name.port == b.name);
+            if let Some((ri, r)) = router_if {
+                let iface = interfaces.len() as u16;
+                let vport = (m.ports.len() + ri) as u16;
+                interfaces.push(Interface {
+                    name: b.name.clone(),
+                    port: vport,
+                    push: Vec::new(),
+                    member: Some((bi as u16, members.len() as u16)),
+                    routed: None,
+                });
+                members.push(Member {
+                    iface,
+                    port: vport,
+                    mode: Mode::Access(ROUTER_VLAN),
+                    plain: true,
+                    max_untagged: super::wire::ETH_HEADER + r.mtu as usize,
+                    counter: member_count,
+                });
+                member_count += 1;
+            }
             let flood = (0..4096u16)
                 .map(|vlan| {
                     (0..members.len() as u16)
@@ -215,7 +254,12 @@ impl L2 {
                         .collect()
                 })
                 .collect();
-            let table = MacTable::new(b.mac_limit, b.static_macs.len());
+            let table = MacTable::new(b.mac_limit, b.static_macs.len() + 1);
+            if let Some((_, r)) = router_if {
+                // The router's address is pinned to its member: no guest can draw the
+                // gateway's traffic away by sending from it.
+                table.add_static(key(ROUTER_VLAN, &r.mac), members.len() as u16 - 1);
+            }
             for s in &b.static_macs {
                 let iface = iface_of(&s.interface, &mut interfaces);
                 let member = members
@@ -236,6 +280,12 @@ impl L2 {
                 aged: AtomicU64::new(0),
             });
         }
+        for (ri, r) in m.router.interfaces.iter().enumerate() {
+            if r.attach == Attach::Port {
+                let iface = iface_of(&r.name, &mut interfaces);
+                interfaces[iface as usize].routed = Some(ri as u16);
+            }
+        }
         for p in &mut ports {
             // Double-tagged matches are tried before single ones.
             p.subifs.sort_by_key(|s| (s.inner == 0, s.outer, s.inner));
@@ -250,13 +300,49 @@ impl L2 {
                 }
             }
         }
+        let router_base = ports.len() as u16;
+        for (ri, r) in m.router.interfaces.iter().enumerate() {
+            let bvi = interfaces
+                .iter()
+                .position(|i| i.port == router_base + ri as u16);
+            let access = bvi.and_then(|i| interfaces[i].member).map(|(b, m)| Access {
+                bridge: b,
+                member: m,
+                vlan: ROUTER_VLAN,
+            });
+            ports.push(PortL2 {
+                mtu: r.mtu,
+                access,
+                main: bvi.unwrap_or(0) as u16,
+                subifs: Vec::new(),
+            });
+        }
         L2 {
             ports,
             interfaces,
             bridges,
             member_count,
+            router_base,
             clock: AtomicU32::new(0),
         }
+    }
+
+    /// The virtual port of router interface `ri`.
+    pub fn router_vport(&self, ri: u16) -> u16 {
+        self.router_base + ri
+    }
+
+    /// The interface called `name` (a port or subinterface).
+    pub fn interface_index(&self, name: &InterfaceName) -> Option<usize> {
+        let name = name.to_string();
+        self.interfaces.iter().position(|i| i.name == name)
+    }
+
+    /// Whether any interface of `port` is routed.
+    pub fn is_routed(&self, port: u16) -> bool {
+        self.interfaces
+            .iter()
+            .any(|i| i.port == port && i.routed.is_some())
     }
 
     /// Whether any interface of `port` is a bridge member.

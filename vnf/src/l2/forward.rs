@@ -198,9 +198,13 @@ pub fn bridge_batch(
         let ing = match &access {
             Some(a) if !wire::is_tpid(wire::ethertype(pkt.data())) => a,
             _ => match classify(l2, in_port, &mut pkt, counters) {
-                Ok(i) => {
+                Ok(Classified::Bridge(i)) => {
                     general = i;
                     &general
+                }
+                Ok(Classified::Route(ri)) => {
+                    push_out(l2.router_vport(ri), pkt, pool, out, rx, flush);
+                    continue;
                 }
                 Err(why) => {
                     rx.drop(why, 1);
@@ -338,23 +342,32 @@ fn whole_batch(
     true
 }
 
+/// Where the general ingress path sends a frame.
+enum Classified<'a> {
+    Bridge(Ingress<'a>),
+    /// To this router interface (its tags stripped).
+    Route(u16),
+}
+
 /// The general ingress path: subinterface, membership and VLAN of a frame, with the
-/// member's tags stripped.
+/// member's tags stripped; or the router interface it is for.
 #[inline]
 fn classify<'a>(
     l2: &'a L2,
     in_port: u16,
     pkt: &mut Packet,
     counters: &'a L2Counters,
-) -> Result<Ingress<'a>, DropReason> {
-    let iface = subinterface(l2, in_port, pkt)?;
-    let (bi, mi) = l2.interfaces[iface as usize]
-        .member
-        .ok_or(DropReason::NoDestination)?;
+) -> Result<Classified<'a>, DropReason> {
+    let iface = &l2.interfaces[subinterface(l2, in_port, pkt)? as usize];
+    let (bi, mi) = match (iface.member, iface.routed) {
+        (Some(m), _) => m,
+        (None, Some(ri)) => return Ok(Classified::Route(ri)),
+        (None, None) => return Err(DropReason::NoDestination),
+    };
     let bridge = &l2.bridges[bi as usize];
     let member = &bridge.members[mi as usize];
     let (vlan, pcp) = classify_vlan(&member.mode, pkt)?;
-    Ok(Ingress {
+    Ok(Classified::Bridge(Ingress {
         bi,
         mi,
         bridge,
@@ -362,7 +375,7 @@ fn classify<'a>(
         counter: member.counter,
         vlan,
         pcp,
-    })
+    }))
 }
 
 /// How many frames ahead the bridge prefetches MAC table entries.
@@ -621,9 +634,23 @@ fn queue(
     flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
 ) {
     out.tx.bump(member.counter, counters, tx_packets);
-    let b = &mut out.batches[member.port as usize];
+    push_out(member.port, pkt, pool, out, rx, flush)
+}
+
+/// Appends a frame to the output batch of `port` (a port, or a router interface's
+/// virtual port), flushing the batch first if it is full.
+#[inline(always)]
+pub fn push_out(
+    port: u16,
+    pkt: Packet,
+    pool: &mut Pool,
+    out: &mut Outputs,
+    rx: &QueueCounters,
+    flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
+) {
+    let b = &mut out.batches[port as usize];
     if b.len() >= BATCH_SIZE {
-        flush(member.port, b, pool);
+        flush(port, b, pool);
     }
     if let Err(pkt) = b.push(pkt) {
         // Unreachable: a full batch was flushed above.
