@@ -124,6 +124,9 @@ impl Worker {
         );
         while !self.stop.load(Ordering::Relaxed) {
             let moved = self.poll_once(&mut local);
+            if let Some(r) = &self.switch.router {
+                r.grace.quiescent(self.plan.id);
+            }
             self.stats.polls.add(1);
             if local.pool.available() == 0 {
                 self.stats.pool_empty.add(1);
@@ -326,7 +329,13 @@ impl Worker {
             }
         }
         if !work {
+            if let Some(r) = &self.switch.router {
+                r.grace.offline(self.plan.id);
+            }
             std::thread::park_timeout(MAX_SLEEP);
+            if let Some(r) = &self.switch.router {
+                r.grace.online(self.plan.id);
+            }
         }
         bell.set_sleeping(false);
         for &(p, q) in &self.plan.rx {

@@ -1,7 +1,9 @@
 //! Layer 3: routing.
 //!
-//! So far only the longest-prefix-match tables the FIB will be built on: IPv4 ([`lpm4`])
-//! and IPv6 ([`lpm6`]).
+//! The router ([`router`]) and its routing stage ([`forward`]); the FIB's
+//! longest-prefix-match tables ([`lpm4`], [`lpm6`]) with their grace periods ([`rcu`]);
+//! neighbors ([`arp`], [`nd`], [`neighbor`], [`pending`]); and the packet formats the
+//! router reads and writes ([`ipv4`], [`ipv6`], [`icmp`], [`fragment`], [`checksum`]).
 
 pub mod arp;
 pub mod checksum;
@@ -18,6 +20,7 @@ pub mod nd;
 pub mod neighbor;
 pub mod pending;
 pub mod ratelimit;
+pub mod rcu;
 pub mod router;
 
 pub use lpm4::{Lpm4, Lpm4Error, Lpm4Reader, Lpm4Table, NO_ROUTE};

@@ -13,6 +13,7 @@ use super::lpm4::{Lpm4, Lpm4Reader};
 use super::lpm6::{Lpm6, Lpm6Reader};
 use super::nd;
 use super::neighbor::{v4_key, Neighbors};
+use super::rcu::Grace;
 use crate::l2::wire::Tag;
 use crate::l2::L2;
 
@@ -34,6 +35,8 @@ pub struct Router {
     pub neighbors: Neighbors,
     /// The table owners, for route changes from the control plane.
     writer: Mutex<(Lpm4, Lpm6)>,
+    /// The workers' quiescent points, for reclaiming what route changes unlinked.
+    pub grace: Grace,
     /// Milliseconds since start, advanced by the router's timer thread; workers read it
     /// once per batch for neighbor and ICMP rate-limit timing.
     clock: AtomicU64,
@@ -278,6 +281,7 @@ impl Router {
             paths,
             neighbors,
             writer: Mutex::new((lpm4, lpm6)),
+            grace: Grace::new(m.workers.count),
             clock: AtomicU64::new(0),
         }))
     }
@@ -290,9 +294,25 @@ impl Router {
         self.clock.load(Ordering::Relaxed)
     }
 
-    /// The FIB's owners, for route changes; workers keep reading meanwhile.
+    /// The FIB's owners, for route changes; workers keep reading meanwhile. Deleted
+    /// routes' groups are reused only after [`Router::update`]'s grace period.
     pub fn fib_writer(&self) -> std::sync::MutexGuard<'_, (Lpm4, Lpm6)> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes routes with `change`, then waits for a grace period and makes the groups
+    /// the change unlinked reusable. Workers forward throughout: each address switches
+    /// from its old route to its new one in a single store.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Lpm4, &mut Lpm6) -> T) -> T {
+        let mut w = self.fib_writer();
+        let (v4, v6) = &mut *w;
+        let result = change(v4, v6);
+        if v4.groups_retired() + v6.groups_retired() > 0 {
+            self.grace.synchronize();
+            v4.reclaim();
+            v6.reclaim();
+        }
+        result
     }
 
     /// The interface index of a next hop that leaves the router (`Connected`/`Gateway`).
