@@ -240,3 +240,56 @@ fn path_mtu_discovery_and_a_tcp_transfer_across_mtus() {
 fn regex_line(prefix: &str) -> regex::Regex {
     regex::Regex::new(&format!(r"(?m)^{}\S+.*\n", regex::escape(prefix))).expect("regex")
 }
+
+#[test]
+fn the_router_defends_its_addresses() {
+    let _serial = serial();
+    let dir = TempDir::new("routing-dad");
+    let ports = [
+        Port::new("vm0", dir.path(), Mode::Server, 1),
+        Port::new("vm1", dir.path(), Mode::Server, 1),
+    ];
+    let mut vnf = Vnf::start(&routed(1, &ports, ROUTER), &[]);
+    // A guest misconfigured with the router's own addresses: its IPv6 duplicate address
+    // detection (a solicitation from ::, which the harness's guests normally skip) is
+    // answered, so the kernel gives the address up; its ARP probe for the IPv4 address
+    // (busybox arping -D) gets a reply.
+    let script = "sleep 2; arping -D -c 2 -w 3 -I eth0 10.1.0.1; echo ARPING-RC $?; \
+                  echo 1 >/proc/sys/net/ipv6/conf/eth0/accept_dad; \
+                  ip -6 addr add fd01::1/64 dev eth0; sleep 4; \
+                  cat /proc/net/if_inet6; echo ADDRS-DONE; sleep 600";
+    let mut g = Guest::start(
+        GuestConfig::new("vm0")
+            .nic(ports[0].nic(&mac(1)))
+            .script(script),
+    );
+    g.wait_ready();
+    let text = g.expect("ADDRS-DONE", Duration::from_secs(60));
+    assert!(
+        text.contains("ARPING-RC 1"),
+        "arping -D should have seen the router answer for 10.1.0.1:\n{text}"
+    );
+    // /proc/net/if_inet6: address, index, prefix length, scope, flags (hex), name;
+    // IFA_F_DADFAILED is 0x08.
+    let flags = text
+        .lines()
+        .find(|l| l.starts_with("fd010000000000000000000000000001"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|f| u32::from_str_radix(f, 16).ok())
+        .unwrap_or_else(|| panic!("fd01::1 not listed:\n{text}"));
+    assert!(
+        flags & 0x08 != 0,
+        "the guest's copy of fd01::1 should have failed DAD (flags {flags:#x}):\n{text}"
+    );
+    let stats = vnf.stats();
+    assert!(
+        stats.router_counter("vm0", "address_conflicts") >= 1,
+        "{stats}"
+    );
+    assert!(
+        vnf.log().contains("duplicate address"),
+        "a conflict is logged:\n{}",
+        vnf.log()
+    );
+    vnf.assert_running();
+}

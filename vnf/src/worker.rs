@@ -205,6 +205,26 @@ impl Worker {
                 }
             }
         }
+        if let (Some(r), Some(l3), 0) = (&self.switch.router, &w.l3, self.plan.id) {
+            if l3.announce_due(r.now()) {
+                let attached: Vec<bool> = (0..self.switch.ports.len())
+                    .map(|p| {
+                        let pair = self.plan.tx_pair[p] as usize;
+                        self.switch.ports[p].tx[pair].lock().is_some()
+                    })
+                    .collect();
+                let mut flush =
+                    |port: u16, b: &mut Batch, pool: &mut Pool| self.transmit(port, b, pool);
+                let tx = Tx {
+                    pool: &mut w.pool,
+                    out: &mut w.out,
+                    flush: &mut flush,
+                };
+                let l3 = w.l3.as_mut().expect("router state");
+                Ctx::new(r, tx, l3, &self.stats.l3).announce(&attached);
+                self.finish(w);
+            }
+        }
         if let (Some(r), Some(l3)) = (&self.switch.router, &w.l3) {
             if !l3.pending.is_empty() {
                 let mut flush =

@@ -76,6 +76,13 @@ pub struct L3Worker {
     /// Per router interface: frames to enter its bridge (used for bridge interfaces).
     pub inject: Vec<VecDeque<Packet>>,
     ip_id: u16,
+    /// Per port: whether its VM was attached at the last look, so the router
+    /// announces itself once per attachment.
+    pub(super) attached: Vec<bool>,
+    /// When the router next looks at attachments (router clock, ms).
+    pub(super) next_look: u64,
+    /// When a duplicate-address warning was last logged.
+    pub(super) conflict_logged: Option<u64>,
 }
 
 impl L3Worker {
@@ -93,6 +100,9 @@ impl L3Worker {
                 .collect(),
             // Workers number their generated packets from different points.
             ip_id: (worker as u16).wrapping_mul(0x1f3d),
+            attached: Vec::new(),
+            next_look: 0,
+            conflict_logged: None,
         }
     }
 }
@@ -110,7 +120,7 @@ pub struct Ctx<'a> {
     pub tx: Tx<'a>,
     pub w: &'a mut L3Worker,
     pub counters: &'a L3Counters,
-    now: u64,
+    pub(super) now: u64,
     /// The interface the frames being handled came in on: drops are counted there.
     in_if: u16,
 }
@@ -520,7 +530,7 @@ impl<'a> Ctx<'a> {
                 // From :: it is another node's duplicate address detection for our
                 // address: defend it by advertising to all nodes.
                 let (dst, mac, solicited) = if src == 0 {
-                    c.address_conflicts.add(1);
+                    self.conflict(ri, std::net::Ipv6Addr::from(target).into());
                     (nd::ALL_NODES, nd::multicast_mac(nd::ALL_NODES), false)
                 } else {
                     let mac = match source_mac {
@@ -563,7 +573,7 @@ impl<'a> Ctx<'a> {
                 ..
             } => {
                 if ifc.owns_v6(target) {
-                    c.address_conflicts.add(1);
+                    self.conflict(ri, std::net::Ipv6Addr::from(target).into());
                 } else if let Some(m) = target_mac {
                     // RFC 4861 7.2.5: an advertisement for an address without an entry
                     // is ignored.
@@ -599,7 +609,7 @@ impl<'a> Ctx<'a> {
             return self.drop(pkt, DropReason::Martian);
         }
         if ifc.owns_v4(a.sender_ip) {
-            c.address_conflicts.add(1);
+            self.conflict(ri, std::net::Ipv4Addr::from(a.sender_ip).into());
             return self.drop(pkt, DropReason::BadSource);
         }
         let key = v4_key(a.sender_ip);
@@ -632,6 +642,23 @@ impl<'a> Ctx<'a> {
             self.r.neighbors.notice(ri, key, a.sender_mac, self.now);
         }
         self.tx.pool.free(pkt);
+    }
+
+    /// Another node uses or claims one of our addresses: counted, and logged at most
+    /// every ten seconds per worker (a flood of such frames must not flood the log).
+    fn conflict(&mut self, ri: u16, addr: std::net::IpAddr) {
+        self.counters.ifaces[ri as usize].address_conflicts.add(1);
+        if self
+            .w
+            .conflict_logged
+            .is_none_or(|t| self.now.saturating_sub(t) >= 10_000)
+        {
+            self.w.conflict_logged = Some(self.now);
+            log::warn!(
+                "router interface {}: another node uses address {addr} (duplicate address)",
+                self.r.ifaces[ri as usize].name
+            );
+        }
     }
 
     /// Finds the link-layer address of neighbor `key` on `oif` and sends `pkt` there,
@@ -728,7 +755,7 @@ impl<'a> Ctx<'a> {
 
     /// Sends a finished frame out of `oif`.
     #[inline]
-    fn emit(&mut self, oif: u16, pkt: Packet) {
+    pub(super) fn emit(&mut self, oif: u16, pkt: Packet) {
         let mut inject = InjectRef(Some(&mut self.w.inject));
         emit(self.r, &mut self.tx, &mut inject, self.counters, oif, pkt)
     }

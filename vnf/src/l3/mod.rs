@@ -5,6 +5,7 @@
 //! neighbors ([`arp`], [`nd`], [`neighbor`], [`pending`]); and the packet formats the
 //! router reads and writes ([`ipv4`], [`ipv6`], [`icmp`], [`fragment`], [`checksum`]).
 
+mod announce;
 pub mod arp;
 pub mod checksum;
 pub mod forward;
