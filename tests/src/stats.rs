@@ -18,7 +18,7 @@
 //! The router adds a line per router interface, a summary, and a line per neighbor:
 //!
 //! ```text
-//! stats router=vm0 rx_packets=9 ... drops=0 icmp_sent=1 ... arp_replies=1 ...
+//! stats router=vm0 rx_packets=9 tx_packets=8 drops=0 icmp_sent=1 ... arp_replies=1 ...
 //! stats router=all neighbors=2 unresolved=0
 //! stats neighbor=10.1.0.2 interface=vm0 mac=52:54:00:00:00:01 state=reachable age_ms=80
 //! ```

@@ -35,6 +35,14 @@ impl Totals {
         }
     }
 
+    fn write_drops(&self, out: &mut String) {
+        for (i, d) in DropReason::ALL.iter().enumerate() {
+            if self.drops[i] > 0 {
+                let _ = write!(out, " drop_{}={}", d.name(), self.drops[i]);
+            }
+        }
+    }
+
     fn write(&self, out: &mut String) {
         let drops: u64 = self.drops.iter().sum();
         let _ = write!(
@@ -42,11 +50,7 @@ impl Totals {
             " rx_packets={} rx_bytes={} tx_packets={} tx_bytes={} drops={}",
             self.rx_packets, self.rx_bytes, self.tx_packets, self.tx_bytes, drops
         );
-        for (i, d) in DropReason::ALL.iter().enumerate() {
-            if self.drops[i] > 0 {
-                let _ = write!(out, " drop_{}={}", d.name(), self.drops[i]);
-            }
-        }
+        self.write_drops(out);
         for (i, e) in RingError::ALL.iter().enumerate() {
             if self.errors[i] > 0 {
                 let _ = write!(out, " error_{}={}", e.name(), self.errors[i]);
@@ -204,8 +208,13 @@ fn router(switch: &Switch, workers: &[std::sync::Arc<WorkerStats>], out: &mut St
                 *slot += counter.get();
             }
         }
-        let _ = write!(out, "stats router={}", ifc.name);
-        t.write(out);
+        let drops: u64 = t.drops.iter().sum();
+        let _ = write!(
+            out,
+            "stats router={} rx_packets={} tx_packets={} drops={drops}",
+            ifc.name, t.rx_packets, t.tx_packets
+        );
+        t.write_drops(out);
         let _ = writeln!(
             out,
             " icmp_sent={} icmp_rate_limited={} arp_requests={} arp_replies={} nd_solicits={} \

@@ -126,11 +126,13 @@ pub struct Ctx<'a> {
 }
 
 /// The last forwarding decision of a batch, reused by the frames after it with the
-/// same destination.
+/// same destination (not for equal-cost routes, where the flow decides).
 #[derive(Clone, Copy)]
 struct Fast {
     dst: u32,
     oif: u16,
+    /// The neighbor (destination or gateway) `mac` belongs to.
+    key: u128,
     mac: [u8; 6],
 }
 
@@ -220,8 +222,8 @@ impl<'a> Ctx<'a> {
             return self.drop(pkt, DropReason::Martian);
         }
         let cached = fast.filter(|f| f.dst == h.dst);
-        let (oif, key) = match cached {
-            Some(f) => (f.oif, 0),
+        let (oif, key, multipath) = match cached {
+            Some(f) => (f.oif, f.key, false),
             None => {
                 let Some(id) = self.r.fib4.lookup(h.dst) else {
                     self.icmp4(ri, &pkt, &h, Icmp4Error::NetUnreachable);
@@ -229,12 +231,12 @@ impl<'a> Ctx<'a> {
                 };
                 match self.r.hops[id as usize] {
                     NextHop::Local(_) => return self.local4(ri, pkt, &h),
-                    NextHop::Connected(o) => (o, v4_key(h.dst)),
-                    NextHop::Gateway { iface, via } => (iface, via),
+                    NextHop::Connected(o) => (o, v4_key(h.dst), false),
+                    NextHop::Gateway { iface, via } => (iface, via, false),
                     NextHop::Multipath { first, count } => {
                         match self.r.paths[(first + flow_hash4(&pkt, &h) % count) as usize] {
-                            NextHop::Connected(o) => (o, v4_key(h.dst)),
-                            NextHop::Gateway { iface, via } => (iface, via),
+                            NextHop::Connected(o) => (o, v4_key(h.dst), true),
+                            NextHop::Gateway { iface, via } => (iface, via, true),
                             _ => return self.drop(pkt, DropReason::NoRoute),
                         }
                     }
@@ -268,12 +270,16 @@ impl<'a> Ctx<'a> {
         if let Some(f) = cached {
             return self.emit_to(f.oif, f.mac, pkt);
         }
-        if let Some(mac) = self.resolve_send(oif, key, pkt) {
-            *fast = Some(Fast {
-                dst: h.dst,
-                oif,
-                mac,
-            });
+        match self.resolve_send(oif, key, pkt) {
+            Some(mac) if !multipath => {
+                *fast = Some(Fast {
+                    dst: h.dst,
+                    oif,
+                    key,
+                    mac,
+                })
+            }
+            _ => {}
         }
     }
 
