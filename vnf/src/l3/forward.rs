@@ -83,6 +83,8 @@ pub struct L3Worker {
     pub(super) next_look: u64,
     /// When a duplicate-address warning was last logged.
     pub(super) conflict_logged: Option<u64>,
+    /// The frames of a batch that the IPv4 fast path leaves to the general path.
+    rest: Option<Batch>,
 }
 
 impl L3Worker {
@@ -103,6 +105,7 @@ impl L3Worker {
             attached: Vec::new(),
             next_look: 0,
             conflict_logged: None,
+            rest: Some(Batch::default()),
         }
     }
 }
@@ -122,7 +125,7 @@ pub struct Ctx<'a> {
     pub counters: &'a L3Counters,
     pub(super) now: u64,
     /// The interface the frames being handled came in on: drops are counted there.
-    in_if: u16,
+    pub(super) in_if: u16,
 }
 
 /// The last forwarding decision of a batch, reused by the frames after it with the
@@ -154,7 +157,7 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline]
-    fn drop(&mut self, pkt: Packet, why: DropReason) {
+    pub(super) fn drop(&mut self, pkt: Packet, why: DropReason) {
         self.counters.ifaces[self.in_if as usize].rx.drop(why, 1);
         self.tx.pool.free(pkt);
     }
@@ -164,8 +167,13 @@ impl<'a> Ctx<'a> {
         self.in_if = ri;
         let c = &self.counters.ifaces[ri as usize];
         c.rx.rx_packets.add(batch.len() as u64);
+        // Plain IPv4 to a resolved neighbor goes through the batch stages; the rest,
+        // in order, through the general path below.
+        // Out of `self.w` while `self` is borrowed; allocated on first use, then kept.
+        let mut rest = self.w.rest.take().unwrap_or_default();
+        self.fast4(ri, batch, &mut rest);
         let mut fast: Option<Fast> = None;
-        for pkt in batch.drain() {
+        for pkt in rest.drain() {
             if pkt.len() < ETH_HEADER {
                 self.drop(pkt, DropReason::Runt);
                 continue;
@@ -177,6 +185,7 @@ impl<'a> Ctx<'a> {
                 _ => self.drop(pkt, DropReason::Unsupported),
             }
         }
+        self.w.rest = Some(rest);
     }
 
     /// Sends every held packet whose neighbor has been resolved since, and drops those
@@ -416,7 +425,8 @@ impl<'a> Ctx<'a> {
             }
             NextHop::Blackhole => return self.drop(pkt, DropReason::Blackhole),
             NextHop::Unreachable => {
-                self.icmp6(ri, &pkt, &h, Icmp6Error::AddressUnreachable);
+                // As Linux answers for an unreachable route: no route (code 0).
+                self.icmp6(ri, &pkt, &h, Icmp6Error::NoRoute);
                 return self.drop(pkt, DropReason::Unreachable);
             }
             NextHop::Prohibit => {
@@ -670,7 +680,20 @@ impl<'a> Ctx<'a> {
     /// Finds the link-layer address of neighbor `key` on `oif` and sends `pkt` there,
     /// or holds it while asking. Returns the address when it was known.
     fn resolve_send(&mut self, oif: u16, key: u128, pkt: Packet) -> Option<[u8; 6]> {
-        match self.r.neighbors.resolve(oif, key, self.now) {
+        let res = self.r.neighbors.resolve(oif, key, self.now);
+        self.send_resolved(oif, key, pkt, res)
+    }
+
+    /// Sends `pkt` to neighbor `key` on `oif` as `res` (the neighbor cache's answer,
+    /// asked once) says: now, after asking, or never.
+    pub(super) fn send_resolved(
+        &mut self,
+        oif: u16,
+        key: u128,
+        pkt: Packet,
+        res: Resolve,
+    ) -> Option<[u8; 6]> {
+        match res {
             Resolve::Mac(mac) => {
                 self.emit_to(oif, mac, pkt);
                 Some(mac)
@@ -828,7 +851,7 @@ pub fn v4_of_key(key: u128) -> Option<u32> {
 /// Sources no router forwards from (RFC 1812 5.3.7): 0/8, 127/8, multicast, class E
 /// and the limited broadcast address.
 #[inline]
-fn martian4(src: u32) -> bool {
+pub(super) fn martian4(src: u32) -> bool {
     let top = src >> 24;
     top == 0 || top == 127 || top >= 224
 }

@@ -8,6 +8,7 @@
 mod announce;
 pub mod arp;
 pub mod checksum;
+mod fast4;
 pub mod forward;
 pub mod fragment;
 mod groups;
