@@ -132,7 +132,9 @@ pub struct Ctx<'a> {
 /// same destination (not for equal-cost routes, where the flow decides).
 #[derive(Clone, Copy)]
 struct Fast {
-    dst: u32,
+    /// The destination: an IPv4 address as its neighbor key, or an IPv6 address (one
+    /// cache per family, so the two never meet).
+    dst: u128,
     oif: u16,
     /// The neighbor (destination or gateway) `mac` belongs to.
     key: u128,
@@ -172,7 +174,7 @@ impl<'a> Ctx<'a> {
         // Out of `self.w` while `self` is borrowed; allocated on first use, then kept.
         let mut rest = self.w.rest.take().unwrap_or_default();
         self.fast4(ri, batch, &mut rest);
-        let mut fast: Option<Fast> = None;
+        let (mut fast, mut fast6): (Option<Fast>, Option<Fast>) = (None, None);
         for pkt in rest.drain() {
             if pkt.len() < ETH_HEADER {
                 self.drop(pkt, DropReason::Runt);
@@ -180,7 +182,7 @@ impl<'a> Ctx<'a> {
             }
             match wire::ethertype(pkt.data()) {
                 ETHERTYPE_IPV4 => self.ipv4(ri, pkt, &mut fast),
-                ETHERTYPE_IPV6 => self.ipv6(ri, pkt),
+                ETHERTYPE_IPV6 => self.ipv6(ri, pkt, &mut fast6),
                 ETHERTYPE_ARP => self.arp(ri, pkt),
                 _ => self.drop(pkt, DropReason::Unsupported),
             }
@@ -230,7 +232,7 @@ impl<'a> Ctx<'a> {
         if martian4(h.src) {
             return self.drop(pkt, DropReason::Martian);
         }
-        let cached = fast.filter(|f| f.dst == h.dst);
+        let cached = fast.filter(|f| f.dst == v4_key(h.dst));
         let (oif, key, multipath) = match cached {
             Some(f) => (f.oif, f.key, false),
             None => {
@@ -282,7 +284,7 @@ impl<'a> Ctx<'a> {
         match self.resolve_send(oif, key, pkt) {
             Some(mac) if !multipath => {
                 *fast = Some(Fast {
-                    dst: h.dst,
+                    dst: v4_key(h.dst),
                     oif,
                     key,
                     mac,
@@ -381,7 +383,7 @@ impl<'a> Ctx<'a> {
         self.originate4(e);
     }
 
-    fn ipv6(&mut self, ri: u16, mut pkt: Packet) {
+    fn ipv6(&mut self, ri: u16, mut pkt: Packet, fast: &mut Option<Fast>) {
         let ifc = &self.r.ifaces[ri as usize];
         let dst_mac = wire::dst(pkt.data());
         if dst_mac != ifc.mac && !wire::is_group(&dst_mac) {
@@ -408,30 +410,36 @@ impl<'a> Ctx<'a> {
         if ipv6::is_multicast(h.src) {
             return self.drop(pkt, DropReason::Martian);
         }
-        let Some(id) = self.r.fib6.lookup(h.dst) else {
-            self.icmp6(ri, &pkt, &h, Icmp6Error::NoRoute);
-            return self.drop(pkt, DropReason::NoRoute);
-        };
-        let (oif, key) = match self.r.hops[id as usize] {
-            NextHop::Local(_) => return self.local6(ri, pkt, &h),
-            NextHop::Connected(o) => (o, h.dst),
-            NextHop::Gateway { iface, via } => (iface, via),
-            NextHop::Multipath { first, count } => {
-                match self.r.paths[(first + flow_hash6(&h) % count) as usize] {
-                    NextHop::Connected(o) => (o, h.dst),
-                    NextHop::Gateway { iface, via } => (iface, via),
-                    _ => return self.drop(pkt, DropReason::NoRoute),
+        let cached = fast.filter(|f| f.dst == h.dst);
+        let (oif, key, multipath) = match cached {
+            Some(f) => (f.oif, f.key, false),
+            None => {
+                let Some(id) = self.r.fib6.lookup(h.dst) else {
+                    self.icmp6(ri, &pkt, &h, Icmp6Error::NoRoute);
+                    return self.drop(pkt, DropReason::NoRoute);
+                };
+                match self.r.hops[id as usize] {
+                    NextHop::Local(_) => return self.local6(ri, pkt, &h),
+                    NextHop::Connected(o) => (o, h.dst, false),
+                    NextHop::Gateway { iface, via } => (iface, via, false),
+                    NextHop::Multipath { first, count } => {
+                        match self.r.paths[(first + flow_hash6(&h) % count) as usize] {
+                            NextHop::Connected(o) => (o, h.dst, true),
+                            NextHop::Gateway { iface, via } => (iface, via, true),
+                            _ => return self.drop(pkt, DropReason::NoRoute),
+                        }
+                    }
+                    NextHop::Blackhole => return self.drop(pkt, DropReason::Blackhole),
+                    NextHop::Unreachable => {
+                        // As Linux answers for an unreachable route: no route (code 0).
+                        self.icmp6(ri, &pkt, &h, Icmp6Error::NoRoute);
+                        return self.drop(pkt, DropReason::Unreachable);
+                    }
+                    NextHop::Prohibit => {
+                        self.icmp6(ri, &pkt, &h, Icmp6Error::AdminProhibited);
+                        return self.drop(pkt, DropReason::Unreachable);
+                    }
                 }
-            }
-            NextHop::Blackhole => return self.drop(pkt, DropReason::Blackhole),
-            NextHop::Unreachable => {
-                // As Linux answers for an unreachable route: no route (code 0).
-                self.icmp6(ri, &pkt, &h, Icmp6Error::NoRoute);
-                return self.drop(pkt, DropReason::Unreachable);
-            }
-            NextHop::Prohibit => {
-                self.icmp6(ri, &pkt, &h, Icmp6Error::AdminProhibited);
-                return self.drop(pkt, DropReason::Unreachable);
             }
         };
         // A link-local source is only valid on its own link (RFC 4291 2.5.6).
@@ -449,7 +457,20 @@ impl<'a> Ctx<'a> {
             return self.drop(pkt, DropReason::FragmentationNeeded);
         }
         ipv6::decrement_hop_limit(&mut pkt.data_mut()[ETH_HEADER..]);
-        self.resolve_send(oif, key, pkt);
+        if let Some(f) = cached {
+            return self.emit_to(f.oif, f.mac, pkt);
+        }
+        match self.resolve_send(oif, key, pkt) {
+            Some(mac) if !multipath => {
+                *fast = Some(Fast {
+                    dst: h.dst,
+                    oif,
+                    key,
+                    mac,
+                })
+            }
+            _ => {}
+        }
     }
 
     /// IPv6 for the router: neighbor discovery, and echo requests to its addresses.
