@@ -817,6 +817,47 @@ fn benches<'s>(
         })
     });
 
+    // The routing stage alone, without the rings: the same 64 frames routed again and
+    // again, their destination MAC, TTL and checksum put back each time (10 bytes a
+    // frame, included in the figure).
+    {
+        let mut pool = Pool::new(4 * N as usize).expect("pool");
+        let mut batch = Batch::default();
+        let mut e = [0u8; LEN];
+        udp4(&mut e, rmac, SRC4, DST4);
+        for _ in 0..N {
+            let mut p = pool.alloc().expect("buffer");
+            p.room_mut()[..LEN].copy_from_slice(&e);
+            p.set_len(LEN);
+            let _ = batch.push(p);
+        }
+        let mut out = Outputs::new(outputs);
+        g.bench_function("route_stage_only", |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for p in batch.iter_mut() {
+                        let d = p.data_mut();
+                        d[..6].copy_from_slice(&e[..6]);
+                        d[22..26].copy_from_slice(&e[22..26]);
+                    }
+                    let mut flush = |_: u16, b: &mut Batch, pool: &mut Pool| b.free_all(pool);
+                    let tx = Tx {
+                        pool: &mut pool,
+                        out: &mut out,
+                        flush: &mut flush,
+                    };
+                    Ctx::new(&router, tx, &mut stage.w, &stage.counters).route_batch(0, &mut batch);
+                    std::mem::swap(&mut batch, &mut out.batches[1]);
+                }
+                let d = start.elapsed();
+                assert_eq!(batch.len(), N as usize, "every frame routed");
+                samples.add("route_stage_only", d, iters);
+                d
+            })
+        });
+    }
+
     let mut rig = Rig::new(2, outputs);
     let mut dst_rng = Rng(0xd57);
     let random_name = format!("route_random_dst/{}", count_name(routes.len()));

@@ -340,6 +340,18 @@ impl Neighbors {
             .is_some_and(|(_, s)| s.failed(now))
     }
 
+    /// The address `resolve` would answer with `Mac` right now, found without recording
+    /// anything (no entry created, no solicitation or probe claimed): for a caller that
+    /// may still fall back to `resolve`, which must be asked only once per decision.
+    pub fn usable(&self, iface: u16, addr: u128, now: u64) -> Option<[u8; 6]> {
+        let key = Key::new(iface, addr);
+        let (_, s) = self.find(&key, self.home(&key))?;
+        match decide(&s, now) {
+            (Resolve::Mac(mac), None) => Some(mac),
+            _ => None,
+        }
+    }
+
     /// The forwarding question, per packet. A hit on a Reachable/Stale/Static entry is
     /// a few loads and no stores.
     #[inline]
@@ -766,6 +778,23 @@ mod tests {
 
     fn state(t: &Neighbors, addr: u128) -> Option<State> {
         t.lookup(1, addr).map(|e| e.state)
+    }
+
+    #[test]
+    fn usable_answers_like_resolve_without_recording_anything() {
+        let t = Neighbors::new(16);
+        let mac = [2, 0, 0, 0, 0, 9];
+        assert_eq!(t.usable(1, 9, 0), None);
+        assert!(t.lookup(1, 9).is_none(), "a look creates no entry");
+        // The one asking after it still gets to solicit.
+        assert_eq!(t.resolve(1, 9, 0), Resolve::Solicit);
+        assert_eq!(t.usable(1, 9, 10), None, "incomplete");
+        t.confirm(1, 9, mac, 20);
+        assert_eq!(t.usable(1, 9, 30), Some(mac));
+        // Due for a probe: not usable without one, and the probe is still there to claim.
+        let late = 20 + REACHABLE_MS + RETRANS_MS;
+        assert_eq!(t.usable(1, 9, late), None);
+        assert_eq!(t.resolve(1, 9, late), Resolve::MacAndProbe(mac));
     }
 
     #[test]
