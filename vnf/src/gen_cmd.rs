@@ -6,10 +6,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use virtio::net::VNET_HDR_LEN;
 use virtio::user::{Config, QueuePair, VirtioUser};
 
+use crate::gen::circulate::{self, CirculateSpec, Lane};
 use crate::gen::flows::FlowSpec;
-use crate::gen::frame::{FrameSize, Vlan};
+use crate::gen::frame::{FrameSize, Vlan, FCS_LEN};
 use crate::gen::port::FramePort;
 use crate::gen::progress::ProgressBar;
 use crate::gen::rate::{MonotonicClock, Rate, DEFAULT_LINE_BPS};
@@ -22,6 +24,11 @@ pub const USAGE: &str = "usage: vnf gen [OPTIONS] --port SOCKET [--port SOCKET]
   one and the switch sends its frames back). Connects to each socket; with --listen it
   listens instead, for switches whose ports are in client mode.
     --port PATH           vhost-user socket (give one or two)
+    --circulate           zero-copy loop, like testpmd's io forwarding after tx_first:
+                          inject frames on both ports, then send whatever one port
+                          receives out of the other; reports the rate both receive
+    --inject N            with --circulate: frames per transmit queue (1..512, default 512)
+    --warmup SECS         with --circulate: forward this long before measuring (default 0)
     --listen              listen on the sockets instead of connecting
     --queues N            queue pairs per port (default 1); frames go out on every queue
     --size N|imix         frame size including the FCS, 64..9216 (default 64)
@@ -38,8 +45,18 @@ pub const USAGE: &str = "usage: vnf gen [OPTIONS] --port SOCKET [--port SOCKET]
     --resolution PCT      RFC 2544 throughput search resolution (default 0.5)
     --json FILE --svg FILE  also write the results as JSON and as a chart";
 
+/// Frames `--circulate` injects per transmit queue by default: testpmd's 16 bursts of 32.
+const DEFAULT_INJECT: u16 = 512;
+/// Descriptors per ring in circulate mode; at most half may be injected, so that a
+/// receive ring never runs short (see `gen::circulate`).
+const CIRCULATE_RING: u16 = 1024;
+
 struct Options {
     ports: Vec<PathBuf>,
+    circulate: bool,
+    /// Given explicitly; `DEFAULT_INJECT` otherwise.
+    inject: Option<u16>,
+    warmup: Option<Duration>,
     listen: bool,
     queues: u16,
     size: FrameSize,
@@ -83,6 +100,9 @@ fn parse_size(s: &str) -> Result<FrameSize, String> {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         ports: Vec::new(),
+        circulate: false,
+        inject: None,
+        warmup: None,
         listen: false,
         queues: 1,
         size: FrameSize::Fixed(64),
@@ -130,6 +150,27 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .filter(|s: &f64| *s > 0.0 && s.is_finite())
                     .ok_or("--duration wants seconds")?;
                 o.length = Length::Duration(Duration::from_secs_f64(secs));
+            }
+            "--circulate" => o.circulate = true,
+            "--inject" => {
+                o.inject = Some(
+                    value()?
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=CIRCULATE_RING / 2).contains(n))
+                        .ok_or(format!(
+                            "--inject wants 1 to {} (half a ring of {CIRCULATE_RING})",
+                            CIRCULATE_RING / 2
+                        ))?,
+                )
+            }
+            "--warmup" => {
+                let secs: f64 = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s >= 0.0 && s.is_finite())
+                    .ok_or("--warmup wants seconds")?;
+                o.warmup = Some(Duration::from_secs_f64(secs));
             }
             "--count" => {
                 o.length = Length::Frames(
@@ -188,7 +229,33 @@ fn parse(args: &[String]) -> Result<Options, String> {
     if o.rfc2544 && o.tx_only {
         return Err("--rfc2544 needs to receive: drop --tx-only".into());
     }
+    check_circulate(&o)?;
     Ok(o)
+}
+
+/// `--circulate` runs a closed loop between exactly two ports: there is no rate to offer,
+/// no count to send and nothing else to measure.
+fn check_circulate(o: &Options) -> Result<(), String> {
+    if !o.circulate {
+        return match (o.inject, o.warmup) {
+            (None, None) => Ok(()),
+            _ => Err("--inject and --warmup need --circulate".into()),
+        };
+    }
+    if o.ports.len() != 2 {
+        return Err("--circulate needs two --port".into());
+    }
+    let clash = [
+        (o.rfc2544, "--rfc2544"),
+        (o.tx_only, "--tx-only"),
+        (o.rate.is_some(), "--rate"),
+        (matches!(o.length, Length::Frames(_)), "--count"),
+        (o.sizes.is_some(), "--sizes"),
+    ];
+    match clash.iter().find(|(set, _)| *set) {
+        Some((_, opt)) => Err(format!("--circulate does not go with {opt}")),
+        None => Ok(()),
+    }
 }
 
 /// A virtio-user device as the generator's port.
@@ -246,8 +313,54 @@ fn open(path: &PathBuf, o: &Options, max_frame: u32) -> Result<VirtioPort, Strin
     })
 }
 
+/// `vnf gen --circulate`: two devices sharing their buffers, frames going round.
+fn circulate(o: &Options) -> Result<(), String> {
+    let Length::Duration(duration) = o.length else {
+        return Err("--circulate runs for a --duration, not a --count".into());
+    };
+    let spec = CirculateSpec {
+        inject: o.inject.unwrap_or(DEFAULT_INJECT),
+        warmup: o.warmup.unwrap_or(Duration::ZERO),
+        duration,
+    };
+    let mut traffic = crate::gen::flows::Traffic::new(&o.flows, &o.size)?;
+    let mut cfg = Config::new(o.queues);
+    cfg.queue_size = CIRCULATE_RING;
+    // Buffers only ever hold the injected frames, plus room for tags a switch may push;
+    // small buffers keep the set that circulates within few pages.
+    let wire = largest(&o.size) as usize - FCS_LEN;
+    cfg.buf_size = (VNET_HDR_LEN + wire + 64).next_multiple_of(64) as u32;
+    let (a, b) = (&o.ports[0], &o.ports[1]);
+    let devices = if o.listen {
+        VirtioUser::accept_loop(a, b, &cfg, spec.inject)
+    } else {
+        VirtioUser::connect_loop(a, b, &cfg, spec.inject)
+    };
+    // Errors name the socket they concern.
+    let (mut da, mut db) = devices.map_err(|e| format!("vnf gen --circulate: {e}"))?;
+    let mut lanes = Lane::from_pairs(da.take_pairs(), db.take_pairs());
+    let r = circulate::run(&mut lanes, &mut traffic, &spec, &mut |t| {
+        println!("{}", t.line())
+    })?;
+    println!("{}", r.line());
+    if r.frames_lost > 0 {
+        eprintln!(
+            "vnf gen: {} of {} frames were lost ({} by the generator)",
+            r.frames_lost, r.injected, r.gen_dropped
+        );
+    }
+    let json = serde_json::to_string_pretty(&r).unwrap_or_default() + "\n";
+    write_out(&o.json, &json)?;
+    // The devices stay connected until the count is done.
+    drop((da, db));
+    Ok(())
+}
+
 pub fn main(args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
+    if o.circulate {
+        return circulate(&o);
+    }
     let sizes = o.sizes.clone().unwrap_or_else(|| {
         if o.rfc2544 {
             Rfc2544Config::default().sizes
@@ -373,6 +486,39 @@ mod tests {
         assert_eq!(o.flows.src_ip.count, 9);
         assert_eq!(o.flows.dst_port.count, 100);
         assert_eq!(o.flows.vlan.map(|v| v.id), Some(7));
+    }
+
+    #[test]
+    fn parses_circulate() {
+        let o = parse(&args(
+            "--port a --port b --circulate --queues 2 --inject 100 --warmup 1.5 --duration 3",
+        ))
+        .unwrap();
+        assert!(o.circulate);
+        assert_eq!((o.queues, o.inject), (2, Some(100)));
+        assert_eq!(o.warmup, Some(Duration::from_millis(1500)));
+        assert_eq!(o.length, Length::Duration(Duration::from_secs(3)));
+        let o = parse(&args("--port a --port b --circulate --size 128 --listen")).unwrap();
+        assert_eq!((o.inject, o.warmup, o.listen), (None, None, true));
+    }
+
+    #[test]
+    fn rejects_bad_circulate_command_lines() {
+        for bad in [
+            "--port a --circulate",
+            "--port a --port b --circulate --rate 1M",
+            "--port a --port b --circulate --count 10",
+            "--port a --port b --circulate --rfc2544",
+            "--port a --port b --circulate --tx-only",
+            "--port a --port b --circulate --sizes 64,128",
+            "--port a --port b --circulate --inject 0",
+            "--port a --port b --circulate --inject 513",
+            "--port a --port b --circulate --warmup -1",
+            "--port a --port b --inject 10",
+            "--port a --port b --warmup 1",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "accepted {bad:?}");
+        }
     }
 
     #[test]

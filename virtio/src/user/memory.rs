@@ -106,6 +106,12 @@ impl SharedMemory {
         self.main_len == 0
     }
 
+    /// The memfd, for tests that map it the way a backend does.
+    #[cfg(test)]
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// A guest-physical address that no region backs, between the main region and the
     /// guard region.
     pub fn hole_gpa(&self) -> u64 {

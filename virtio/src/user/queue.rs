@@ -9,6 +9,13 @@
 //! the virtio specification's "driver notifications" section requires. Indexes we own are
 //! kept in local shadows and never read back from shared memory.
 //!
+//! A receive queue and a transmit queue can share one set of buffers (each ring has its
+//! own descriptor table, both pointing descriptor `i` at buffer `i`): then a received
+//! frame is forwarded by moving its id from one ring to the other ([`RxQueue::take_bufs`],
+//! [`TxQueue::post_bufs`], and back with [`TxQueue::reclaim_bufs`] and
+//! [`RxQueue::post_bufs`]). Each ring still knows only which of its descriptors the device
+//! holds; the caller keeps every buffer in exactly one place.
+//!
 //! The device is not trusted either: a used entry naming a descriptor we did not post, a
 //! length beyond its buffer or a used index that jumps are counted (`bad_used`), never
 //! followed; an impossible used index makes the queue [`broken`](TxQueue::broken).
@@ -47,13 +54,26 @@ pub struct QueueLayout {
 impl QueueLayout {
     /// Allocates a ring of `size` (a power of two) and its buffers in `mem`.
     pub fn alloc(mem: &mut SharedMemory, size: u16, buf_size: u32) -> io::Result<QueueLayout> {
+        let mut l = Self::alloc_ring(mem, size, 0, buf_size)?;
+        l.bufs = Self::alloc_bufs(mem, size, buf_size)?;
+        Ok(l)
+    }
+
+    /// Allocates a ring of `size` whose descriptor `i` is to point at buffer `i` of the
+    /// `size` buffers of `buf_size` bytes at `bufs`, which are allocated apart (see
+    /// [`alloc_bufs`](Self::alloc_bufs)) so that two rings can share them.
+    pub fn alloc_ring(
+        mem: &mut SharedMemory,
+        size: u16,
+        bufs: u64,
+        buf_size: u32,
+    ) -> io::Result<QueueLayout> {
         let n = u64::from(size);
         // Each part on its own cache lines: the device writes the used ring while we write
         // the avail ring, and false sharing between them costs on every burst.
         let desc = mem.alloc(DESC_SIZE * n, 64)?;
         let avail = mem.alloc(6 + 2 * n, 64)?;
         let used = mem.alloc(6 + 8 * n, 64)?;
-        let bufs = mem.alloc(n * u64::from(buf_size), 64)?;
         Ok(QueueLayout {
             size,
             desc,
@@ -64,16 +84,35 @@ impl QueueLayout {
         })
     }
 
+    /// Allocates `size` buffers of `buf_size` bytes, back to back; returns the first one's
+    /// address.
+    pub fn alloc_bufs(mem: &mut SharedMemory, size: u16, buf_size: u32) -> io::Result<u64> {
+        mem.alloc(u64::from(size) * u64::from(buf_size), 64)
+    }
+
     /// Bytes that [`alloc`](Self::alloc) takes, alignment padding included.
     pub fn bytes(size: u16, buf_size: u32) -> u64 {
+        Self::ring_bytes(size) + Self::buf_bytes(size, buf_size)
+    }
+
+    /// Bytes that [`alloc_ring`](Self::alloc_ring) takes, alignment padding included.
+    pub fn ring_bytes(size: u16) -> u64 {
         let n = u64::from(size);
-        let pad = |b: u64| b.div_ceil(64) * 64;
-        pad(DESC_SIZE * n) + pad(6 + 2 * n) + pad(6 + 8 * n) + pad(n * u64::from(buf_size))
+        pad64(DESC_SIZE * n) + pad64(6 + 2 * n) + pad64(6 + 8 * n)
+    }
+
+    /// Bytes that [`alloc_bufs`](Self::alloc_bufs) takes, alignment padding included.
+    pub fn buf_bytes(size: u16, buf_size: u32) -> u64 {
+        pad64(u64::from(size) * u64::from(buf_size))
     }
 
     fn buf(&self, id: u16) -> u64 {
         self.bufs + u64::from(id) * u64::from(self.buf_size)
     }
+}
+
+fn pad64(b: u64) -> u64 {
+    b.div_ceil(64) * 64
 }
 
 /// Counters of one queue, kept by the queue itself (one writer, no atomics).
@@ -90,6 +129,21 @@ pub struct QueueStats {
     pub bad_used: u64,
     /// Frames received whose buffers were dropped because of a bad used entry.
     pub dropped: u64,
+    /// Frames spread over several buffers that [`RxQueue::take_bufs`] dropped: a frame
+    /// is handed on as one buffer or not at all.
+    pub multi_buffer: u64,
+}
+
+/// A packet buffer handed from one queue to another without copying: the descriptor (and
+/// buffer) index, and the length of the frame in it, virtio-net header excluded.
+///
+/// Only rings that share their buffers (see
+/// [`VirtioUser::connect_loop`](super::VirtioUser::connect_loop)) can pass these to each
+/// other: buffer `id` of one is buffer `id` of the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Buf {
+    pub id: u16,
+    pub len: u32,
 }
 
 /// The ring itself: pointers into shared memory and the indexes we own.
@@ -323,6 +377,32 @@ impl Ring {
         n
     }
 
+    /// Consumes up to `max` used entries, handing each descriptor the device held to
+    /// `put`; entries naming one it did not hold are counted and skipped. Returns how
+    /// many were consumed (not how many `put` got).
+    #[inline(always)]
+    fn consume_used(&mut self, max: usize, mut put: impl FnMut(u16)) -> u16 {
+        let n = self
+            .used_pending()
+            .min(u16::try_from(max).unwrap_or(u16::MAX));
+        for k in 0..n {
+            let (id, _len) = self.used_elem(self.last_used.wrapping_add(k));
+            match self.take_back(id) {
+                Some(id) => put(id),
+                None => self.stats.bad_used += 1,
+            }
+        }
+        self.last_used = self.last_used.wrapping_add(n);
+        n
+    }
+
+    /// Whether descriptor `id` is one we may post: inside the table and not held by the
+    /// device.
+    #[inline(always)]
+    fn ours(&self, id: u16) -> bool {
+        self.inflight.get(usize::from(id)) == Some(&false)
+    }
+
     /// Takes a used entry's descriptor back, if it is one the device holds.
     #[inline(always)]
     fn take_back(&mut self, id: u32) -> Option<u16> {
@@ -351,24 +431,52 @@ pub struct TxQueue {
 
 impl TxQueue {
     /// Sets up the ring with every descriptor pointing at its own buffer, all free.
+    #[cfg(test)]
     pub(crate) fn new(
         mem: Arc<SharedMemory>,
         layout: QueueLayout,
         kick: EventFd,
         event_idx: bool,
     ) -> io::Result<TxQueue> {
+        Self::with_bufs(mem, layout, kick, event_idx, 0..layout.size)
+    }
+
+    /// Sets up the ring with every descriptor pointing at its own buffer; those in `free`
+    /// are free for [`send`](Self::send), the others belong to whoever shares the buffers
+    /// (a receive queue that has them posted) until they come to
+    /// [`post_bufs`](Self::post_bufs).
+    pub(crate) fn with_bufs(
+        mem: Arc<SharedMemory>,
+        layout: QueueLayout,
+        kick: EventFd,
+        event_idx: bool,
+        free: std::ops::Range<u16>,
+    ) -> io::Result<TxQueue> {
         let mut ring = Ring::new(mem, layout, kick, event_idx)?;
+        if free.end > layout.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("free buffers {free:?} beyond a ring of {}", layout.size),
+            ));
+        }
         for id in 0..layout.size {
             ring.write_desc(id, layout.buf(id), 0, 0, 0);
-            // SAFETY: the buffer of `id` lies inside the mapping (checked in Ring::new);
-            // the header stays zero unless `post_bad` writes garbage into it.
+        }
+        for id in free.clone() {
+            // SAFETY: the buffer of `id` lies inside the mapping (checked in Ring::new)
+            // and is ours: no ring has it posted yet. The header stays zero unless
+            // `post_bad` writes garbage into it.
             unsafe { std::ptr::write_bytes(ring.buf_ptr(id), 0, VNET_HDR_LEN) };
         }
         // Pop order 0, 1, 2...: the device then walks the table and buffers in order.
-        let free: Box<[u16]> = (0..layout.size).rev().collect();
+        let mut stack = vec![0u16; usize::from(layout.size)].into_boxed_slice();
+        let nfree = free.len();
+        for (slot, id) in stack.iter_mut().zip(free.rev()) {
+            *slot = id;
+        }
         Ok(TxQueue {
-            nfree: free.len(),
-            free,
+            nfree,
+            free: stack,
             ring,
         })
     }
@@ -399,21 +507,73 @@ impl TxQueue {
 
     /// Takes back the buffers the device is done with; returns how many.
     pub fn reclaim(&mut self) -> usize {
-        let n = self.ring.used_pending();
+        let (free, nfree) = (&mut self.free, &mut self.nfree);
+        let before = *nfree;
+        self.ring.consume_used(usize::MAX, |id| {
+            // Cannot overflow: `id` was held by the device, so it is not on the stack.
+            free[*nfree] = id;
+            *nfree += 1;
+        });
+        *nfree - before
+    }
+
+    /// Takes back up to `ids.len()` buffers the device is done with, writing their ids to
+    /// `ids` instead of keeping them for [`send`](Self::send); returns how many. The
+    /// caller owns them now: in a loop, they go to the receive queue that shares the
+    /// buffers ([`RxQueue::post_bufs`]). An id the device returns twice, or one it was
+    /// never given, is counted (`bad_used`) and not passed on.
+    #[inline]
+    pub fn reclaim_bufs(&mut self, ids: &mut [u16]) -> usize {
         let mut got = 0;
-        for k in 0..n {
-            let (id, _len) = self.ring.used_elem(self.ring.last_used.wrapping_add(k));
-            match self.ring.take_back(id) {
-                Some(id) => {
-                    self.free[self.nfree] = id;
-                    self.nfree += 1;
-                    got += 1;
-                }
-                None => self.ring.stats.bad_used += 1,
-            }
-        }
-        self.ring.last_used = self.ring.last_used.wrapping_add(n);
+        self.ring.consume_used(ids.len(), |id| {
+            ids[got] = id;
+            got += 1;
+        });
         got
+    }
+
+    /// Posts frames that are already in the shared buffers, one descriptor each, as they
+    /// are: the zero-copy transmit. `bufs` are what [`RxQueue::take_bufs`] returned on the
+    /// receive queue that shares this queue's buffers; the virtio-net header the device
+    /// wrote there is cleared (a transmitted header must be all zero: no offloads, and
+    /// `num_buffers` 0). Published with one index store, kicking the device only if it
+    /// asked to be. Returns how many were posted: all, or none on a
+    /// [`broken`](Self::broken) queue.
+    ///
+    /// Each buffer must be the caller's: taken, and not posted anywhere since. This queue
+    /// can check only its own ring, not the receive queue's, nor its own free buffers (a
+    /// queue whose buffers nobody shares has no use for this).
+    ///
+    /// # Panics
+    /// If a buffer is one this queue already has posted, lies beyond the ring, or is
+    /// longer than a buffer holds: the caller mixed up its queues.
+    #[inline]
+    pub fn post_bufs(&mut self, bufs: &[Buf]) -> usize {
+        if self.ring.broken {
+            return 0;
+        }
+        let room = self.max_frame() as u32;
+        let mut bytes = 0u64;
+        for b in bufs {
+            assert!(
+                self.ring.ours(b.id) && b.len <= room,
+                "post_bufs: {b:?} is not a free buffer of this ring ({} of {room} bytes)",
+                self.size()
+            );
+            let buf = self.ring.buf_ptr(b.id);
+            // SAFETY: buffer `b.id` lies inside the mapping (`id < size`, checked above)
+            // and the device does not hold it in this ring; in the ring that shares it, the
+            // device gave it back (that is where `take_bufs` got it).
+            unsafe { buf.cast::<[u8; VNET_HDR_LEN]>().write([0; VNET_HDR_LEN]) };
+            self.ring.set_desc_len(b.id, VNET_HDR_LEN as u32 + b.len);
+            self.ring.inflight[usize::from(b.id)] = true;
+            self.ring.push(b.id);
+            bytes += u64::from(b.len);
+        }
+        self.ring.stats.frames += bufs.len() as u64;
+        self.ring.stats.bytes += bytes;
+        self.ring.publish();
+        bufs.len()
     }
 
     /// Posts up to `max` frames and returns how many it posted.
@@ -438,6 +598,10 @@ impl TxQueue {
         let mut bytes = 0u64;
         while posted < n {
             let id = self.free[self.nfree - 1];
+            debug_assert!(
+                !self.ring.inflight[id as usize],
+                "free buffer {id} is posted"
+            );
             let buf = self.ring.buf_ptr(id);
             // SAFETY: buffer `id` is free (not held by the device), lies inside the
             // mapping, and is `buf_size` bytes long; nothing else in this process aliases
@@ -635,8 +799,20 @@ pub struct RxQueue {
     scratch: Vec<u8>,
 }
 
+/// The first used entry of the next frame, as [`RxQueue::head`] found it.
+enum Head {
+    /// Buffer `id`, taken back from the device, starts a frame of `nbufs` buffers and has
+    /// `len` bytes written, header included. Its entries are not consumed yet.
+    Frame { id: u16, len: u32, nbufs: u16 },
+    /// A bad entry: counted and consumed, its buffer reposted if it was ours.
+    Skipped,
+    /// The device has not published the frame's later buffers yet: left in the ring.
+    Incomplete,
+}
+
 impl RxQueue {
     /// Sets up the ring with every descriptor a device-writable buffer, all posted.
+    #[cfg(test)]
     pub(crate) fn new(
         mem: Arc<SharedMemory>,
         layout: QueueLayout,
@@ -644,9 +820,31 @@ impl RxQueue {
         event_idx: bool,
         mergeable: bool,
     ) -> io::Result<RxQueue> {
+        Self::with_bufs(mem, layout, kick, event_idx, mergeable, 0..layout.size)
+    }
+
+    /// Sets up the ring with every descriptor a device-writable buffer; those in `posted`
+    /// are posted, the others belong to whoever shares the buffers (a transmit queue)
+    /// until they come to [`post_bufs`](Self::post_bufs).
+    pub(crate) fn with_bufs(
+        mem: Arc<SharedMemory>,
+        layout: QueueLayout,
+        kick: EventFd,
+        event_idx: bool,
+        mergeable: bool,
+        posted: std::ops::Range<u16>,
+    ) -> io::Result<RxQueue> {
         let mut ring = Ring::new(mem, layout, kick, event_idx)?;
+        if posted.end > layout.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("posted buffers {posted:?} beyond a ring of {}", layout.size),
+            ));
+        }
         for id in 0..layout.size {
             ring.write_desc(id, layout.buf(id), layout.buf_size, DESC_F_WRITE, 0);
+        }
+        for id in posted {
             ring.inflight[id as usize] = true;
             ring.push(id);
         }
@@ -691,45 +889,15 @@ impl RxQueue {
         let mut pending = self.ring.used_pending();
         let mut got = 0usize;
         let mut bytes = 0u64;
-        let hdr = VNET_HDR_LEN as u32;
-        let buf_size = self.ring.layout.buf_size;
         while got < max && pending > 0 {
-            let pos = self.ring.last_used;
-            let (id, len) = self.ring.used_elem(pos);
-            let Some(id) = self.ring.take_back(id) else {
-                // Not ours to repost: skip the entry, the descriptor stays where it is.
-                self.ring.stats.bad_used += 1;
-                self.ring.last_used = pos.wrapping_add(1);
-                pending -= 1;
-                continue;
+            let (id, len, nbufs) = match self.head(&mut pending) {
+                Head::Frame { id, len, nbufs } => (id, len, nbufs),
+                Head::Skipped => continue,
+                Head::Incomplete => break,
             };
-            let buf = self.ring.buf_ptr(id);
-            let nbufs = if self.mergeable && len >= hdr && len <= buf_size {
-                // SAFETY: bytes 10..12 of buffer `id`, which the device returned to us.
-                u16::from_le_bytes(unsafe { buf.add(10).cast::<[u8; 2]>().read() })
-            } else {
-                1
-            };
-            if len < hdr || len > buf_size || nbufs == 0 || nbufs > self.size() {
-                self.ring.stats.bad_used += 1;
-                self.ring.stats.dropped += 1;
-                self.repost(id);
-                self.ring.last_used = pos.wrapping_add(1);
-                pending -= 1;
-                continue;
-            }
-            if nbufs > pending {
-                // The rest of the frame is not published yet: look once more, else leave
-                // the whole frame for the next call.
-                self.ring.inflight[id as usize] = true;
-                pending = self.ring.used_pending();
-                if nbufs > pending {
-                    break;
-                }
-                self.ring.inflight[id as usize] = false;
-            }
             if nbufs == 1 {
-                let n = (len - hdr) as usize;
+                let n = len as usize - VNET_HDR_LEN;
+                let buf = self.ring.buf_ptr(id);
                 // SAFETY: the device returned buffer `id` (so it no longer writes it) with
                 // `len <= buf_size` bytes written; the slice ends before we repost it.
                 sink(unsafe { std::slice::from_raw_parts(buf.add(VNET_HDR_LEN), n) });
@@ -741,14 +909,132 @@ impl RxQueue {
             } else {
                 self.ring.stats.dropped += 1;
             }
-            self.ring.last_used = pos.wrapping_add(nbufs);
-            pending -= nbufs;
+            self.consume(&mut pending, nbufs);
             got += 1;
         }
         self.ring.stats.frames += got as u64;
         self.ring.stats.bytes += bytes;
         self.ring.publish();
         got
+    }
+
+    /// Takes up to `out.len()` frames from the device without copying or reposting their
+    /// buffers: each is written to `out` as (buffer id, frame length), and the buffer is
+    /// the caller's until it comes back through [`post_bufs`](Self::post_bufs), here or,
+    /// in a loop, on the transmit queue that shares this queue's buffers
+    /// ([`TxQueue::post_bufs`]). Returns how many.
+    ///
+    /// Used entries are checked exactly as [`recv`](Self::recv) checks them. A frame the
+    /// device spread over several buffers cannot be handed on as one: it is dropped, its
+    /// buffers reposted, and counted (`multi_buffer`). Reposts are published with one
+    /// index store.
+    #[inline]
+    pub fn take_bufs(&mut self, out: &mut [Buf]) -> usize {
+        let mut pending = self.ring.used_pending();
+        let mut got = 0usize;
+        let mut bytes = 0u64;
+        while got < out.len() && pending > 0 {
+            match self.head(&mut pending) {
+                Head::Frame { id, len, nbufs: 1 } => {
+                    let len = len - VNET_HDR_LEN as u32;
+                    out[got] = Buf { id, len };
+                    bytes += u64::from(len);
+                    got += 1;
+                    self.consume(&mut pending, 1);
+                }
+                Head::Frame { id, nbufs, .. } => {
+                    self.repost(id);
+                    self.repost_rest(nbufs);
+                    self.ring.stats.multi_buffer += 1;
+                    self.consume(&mut pending, nbufs);
+                }
+                Head::Skipped => {}
+                Head::Incomplete => break,
+            }
+        }
+        self.ring.stats.frames += got as u64;
+        self.ring.stats.bytes += bytes;
+        self.ring.publish();
+        got
+    }
+
+    /// Posts buffers for the device to write: ones [`take_bufs`](Self::take_bufs) took
+    /// here, or, in a loop, ones the transmit queue sharing this queue's buffers is done
+    /// with ([`TxQueue::reclaim_bufs`]). Published with one index store.
+    ///
+    /// # Panics
+    /// If an id is beyond the ring or already posted: the caller mixed up its queues.
+    #[inline]
+    pub fn post_bufs(&mut self, ids: &[u16]) {
+        for &id in ids {
+            assert!(
+                self.ring.ours(id),
+                "post_bufs: buffer {id} is not a free buffer of this ring of {}",
+                self.size()
+            );
+            self.repost(id);
+        }
+        self.ring.publish();
+    }
+
+    /// Checks the next used entry: the descriptor must be one the device holds, the
+    /// length must hold a header and fit the buffer, and a merged frame's buffer count
+    /// must be possible and all its buffers published.
+    #[inline(always)]
+    fn head(&mut self, pending: &mut u16) -> Head {
+        let hdr = VNET_HDR_LEN as u32;
+        let buf_size = self.ring.layout.buf_size;
+        let (id, len) = self.ring.used_elem(self.ring.last_used);
+        let Some(id) = self.ring.take_back(id) else {
+            // Not ours to repost: skip the entry, the descriptor stays where it is.
+            self.ring.stats.bad_used += 1;
+            self.consume(pending, 1);
+            return Head::Skipped;
+        };
+        let nbufs = if self.mergeable && len >= hdr && len <= buf_size {
+            // SAFETY: bytes 10..12 of buffer `id`, which the device returned to us.
+            u16::from_le_bytes(unsafe { self.ring.buf_ptr(id).add(10).cast::<[u8; 2]>().read() })
+        } else {
+            1
+        };
+        if len < hdr || len > buf_size || nbufs == 0 || nbufs > self.size() {
+            self.ring.stats.bad_used += 1;
+            self.ring.stats.dropped += 1;
+            self.repost(id);
+            self.consume(pending, 1);
+            return Head::Skipped;
+        }
+        if nbufs > *pending {
+            // The rest of the frame is not published yet: look once more, else leave
+            // the whole frame for the next call.
+            self.ring.inflight[id as usize] = true;
+            *pending = self.ring.used_pending();
+            if nbufs > *pending {
+                return Head::Incomplete;
+            }
+            self.ring.inflight[id as usize] = false;
+        }
+        Head::Frame { id, len, nbufs }
+    }
+
+    /// Moves past `n` used entries.
+    #[inline(always)]
+    fn consume(&mut self, pending: &mut u16, n: u16) {
+        self.ring.last_used = self.ring.last_used.wrapping_add(n);
+        *pending -= n;
+    }
+
+    /// Reposts the buffers of entries 1..nbufs from the next used entry: the rest of a
+    /// frame that is dropped.
+    fn repost_rest(&mut self, nbufs: u16) {
+        let start = self.ring.last_used;
+        for k in 1..nbufs {
+            let (id, _) = self.ring.used_elem(start.wrapping_add(k));
+            match self.ring.take_back(id) {
+                Some(id) => self.repost(id),
+                None => self.ring.stats.bad_used += 1,
+            }
+        }
     }
 
     /// Puts together a frame of `nbufs` buffers starting with `first` (already taken
@@ -1097,5 +1383,279 @@ mod tests {
             tx.post_bad(BadDescriptor::ChainTooLong).is_err(),
             "ring too small"
         );
+    }
+
+    /// A receive ring and a transmit ring sharing one set of `size` buffers of `buf` bytes:
+    /// buffers `0..tx_bufs` start free on the transmit ring, the rest posted for receive.
+    fn shared(size: u16, buf: u32, tx_bufs: u16) -> (Device, RxQueue, Device, TxQueue) {
+        let len = 2 * QueueLayout::ring_bytes(size) + QueueLayout::buf_bytes(size, buf);
+        let mut mem = SharedMemory::new(len).unwrap();
+        let bufs = QueueLayout::alloc_bufs(&mut mem, size, buf).unwrap();
+        let lr = QueueLayout::alloc_ring(&mut mem, size, bufs, buf).unwrap();
+        let lt = QueueLayout::alloc_ring(&mut mem, size, bufs, buf).unwrap();
+        let mem = Arc::new(mem);
+        let kick = || EventFd::new(libc::EFD_NONBLOCK).unwrap();
+        let rx = RxQueue::with_bufs(mem.clone(), lr, kick(), false, true, tx_bufs..size).unwrap();
+        let tx = TxQueue::with_bufs(mem.clone(), lt, kick(), false, 0..tx_bufs).unwrap();
+        (Device::new(mem.clone(), lr), rx, Device::new(mem, lt), tx)
+    }
+
+    /// Writes `frame` behind a header with `num_buffers` 1 into the next receive buffer
+    /// and returns it used (published). Returns the buffer's id.
+    fn deliver(dev: &mut Device, frame: &[u8]) -> u16 {
+        let (head, addr, ..) = dev.take().expect("a receive buffer");
+        let mut b = vec![0u8; VNET_HDR_LEN];
+        b[10] = 1;
+        b.extend_from_slice(frame);
+        dev.write(addr, &b);
+        dev.put_used(u32::from(head), b.len() as u32, true);
+        head
+    }
+
+    fn bufs_of(rx: &mut RxQueue, max: usize) -> Vec<Buf> {
+        let mut out = vec![Buf::default(); max];
+        let n = rx.take_bufs(&mut out);
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn take_bufs_hands_buffers_over_and_post_bufs_returns_them() {
+        let (mem, l, kick) = setup(4, 128);
+        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
+        let mut dev = Device::new(mem, l);
+        let a = deliver(&mut dev, &[1; 60]);
+        let b = deliver(&mut dev, &[2; 70]);
+        let c = deliver(&mut dev, &[3; 80]);
+        let got = bufs_of(&mut rx, 2);
+        assert_eq!(
+            got,
+            [Buf { id: a, len: 60 }, Buf { id: b, len: 70 }],
+            "max honoured"
+        );
+        assert_eq!(bufs_of(&mut rx, 8), [Buf { id: c, len: 80 }]);
+        assert!(dev.take().is_some(), "the fourth buffer, never used");
+        assert!(dev.take().is_none(), "taken buffers are not reposted");
+        assert_eq!((rx.stats().frames, rx.stats().bytes), (3, 210));
+        rx.post_bufs(&[b, a]);
+        assert_eq!(dev.take().map(|d| d.0), Some(b));
+        assert_eq!(dev.take().map(|d| d.0), Some(a));
+        assert!(dev.take().is_none());
+    }
+
+    #[test]
+    fn take_bufs_drops_a_frame_spread_over_buffers_and_reposts_them() {
+        let (mem, l, kick) = setup(4, 64);
+        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
+        let mut dev = Device::new(mem, l);
+        let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
+        let mut first = vec![0u8; VNET_HDR_LEN];
+        first[10] = 2;
+        dev.write(bufs[0].1, &first);
+        dev.put_used(u32::from(bufs[0].0), 64, true);
+        assert!(
+            bufs_of(&mut rx, 8).is_empty(),
+            "second buffer not published yet"
+        );
+        dev.put_used(u32::from(bufs[1].0), 10, true);
+        let got = deliver_after(&mut dev, &mut rx, bufs[2]);
+        assert_eq!(
+            got,
+            [Buf {
+                id: bufs[2].0,
+                len: 50
+            }]
+        );
+        assert_eq!(rx.stats().multi_buffer, 1);
+        assert_eq!(rx.stats().frames, 1);
+        let back: Vec<u16> = std::iter::from_fn(|| dev.take().map(|d| d.0)).collect();
+        assert_eq!(
+            back,
+            [bufs[0].0, bufs[1].0],
+            "the dropped frame's buffers are back"
+        );
+    }
+
+    /// Returns `buf` used with a 50-byte frame and takes what is pending.
+    fn deliver_after(dev: &mut Device, rx: &mut RxQueue, buf: (u16, u64)) -> Vec<Buf> {
+        let mut b = vec![0u8; VNET_HDR_LEN];
+        b[10] = 1;
+        b.extend_from_slice(&[9; 50]);
+        dev.write(buf.1, &b);
+        dev.put_used(u32::from(buf.0), b.len() as u32, true);
+        bufs_of(rx, 8)
+    }
+
+    #[test]
+    fn take_bufs_counts_what_the_device_gets_wrong_and_trusts_none_of_it() {
+        let (mem, l, kick) = setup(8, 128);
+        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
+        let mut dev = Device::new(mem, l);
+        let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
+        let mut frame = vec![0u8; VNET_HDR_LEN];
+        frame[10] = 1;
+        frame.extend_from_slice(&[7; 60]);
+        dev.write(bufs[0].1, &frame);
+        dev.put_used(u32::from(bufs[0].0), frame.len() as u32, false);
+        dev.put_used(u32::from(bufs[0].0), frame.len() as u32, false); // again
+        dev.put_used(77, 72, false); // not a descriptor
+        dev.put_used(u32::from(bufs[1].0), 129, false); // longer than the buffer
+        dev.put_used(u32::from(bufs[2].0), 11, false); // shorter than a header
+        dev.publish();
+        assert_eq!(
+            bufs_of(&mut rx, 8),
+            [Buf {
+                id: bufs[0].0,
+                len: 60
+            }]
+        );
+        let s = rx.stats();
+        assert_eq!((s.bad_used, s.dropped, s.frames), (4, 2, 1));
+        // Only the two bad-length buffers went back; the repeated id is the caller's.
+        let back: Vec<u16> = std::iter::from_fn(|| dev.take().map(|d| d.0)).collect();
+        assert_eq!(back, [bufs[1].0, bufs[2].0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not a free buffer")]
+    fn rx_post_bufs_refuses_a_buffer_already_posted() {
+        let (mem, l, kick) = setup(4, 128);
+        let mut rx = RxQueue::new(mem, l, kick, false, true).unwrap();
+        rx.post_bufs(&[2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not a free buffer")]
+    fn tx_post_bufs_refuses_a_buffer_it_has_posted() {
+        let (_rxd, _rx, _txd, mut tx) = shared(4, 128, 2);
+        tx.post_bufs(&[Buf { id: 3, len: 60 }, Buf { id: 3, len: 60 }]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not a free buffer")]
+    fn tx_post_bufs_refuses_a_frame_longer_than_a_buffer() {
+        let (_rxd, _rx, _txd, mut tx) = shared(4, 128, 2);
+        tx.post_bufs(&[Buf {
+            id: 3,
+            len: 128 - VNET_HDR_LEN as u32 + 1,
+        }]);
+    }
+
+    #[test]
+    fn shared_buffers_go_out_unchanged_with_a_clean_header() {
+        let (mut rxd, mut rx, mut txd, mut tx) = shared(4, 128, 1);
+        assert_eq!(tx.free(), 1);
+        let frame: Vec<u8> = (0..60).collect();
+        let id = deliver(&mut rxd, &frame);
+        assert_eq!(id, 1, "buffer 0 starts on the transmit side");
+        let got = bufs_of(&mut rx, 8);
+        assert_eq!(got, [Buf { id, len: 60 }]);
+        assert_eq!(tx.post_bufs(&got), 1);
+        let (head, addr, len, flags, _) = txd.take().unwrap();
+        assert_eq!((head, flags), (id, 0));
+        assert_eq!(len as usize, VNET_HDR_LEN + 60);
+        assert_eq!(addr, rxd.l.buf(id), "the same buffer, not a copy");
+        let bytes = txd.read(addr, len as usize);
+        assert_eq!(
+            &bytes[..VNET_HDR_LEN],
+            &[0; VNET_HDR_LEN],
+            "num_buffers cleared"
+        );
+        assert_eq!(&bytes[VNET_HDR_LEN..], &frame[..]);
+        assert_eq!((tx.stats().frames, tx.stats().bytes), (1, 60));
+
+        txd.put_used(u32::from(head), 0, true);
+        let mut ids = [0u16; 4];
+        assert_eq!(tx.reclaim_bufs(&mut ids), 1);
+        assert_eq!(ids[0], id);
+        assert_eq!(tx.free(), 1, "reclaimed ids are the caller's, not send's");
+        let still: Vec<u16> = std::iter::from_fn(|| rxd.take().map(|d| d.0)).collect();
+        assert_eq!(still, [2, 3]);
+        rx.post_bufs(&ids[..1]);
+        assert_eq!(rxd.take().map(|d| d.0), Some(id));
+    }
+
+    #[test]
+    fn reclaim_bufs_counts_what_the_device_gets_wrong_and_trusts_none_of_it() {
+        let (_rxd, _rx, mut txd, mut tx) = shared(8, 128, 0);
+        let out = [4, 5, 6, 7].map(|id| Buf { id, len: 60 });
+        assert_eq!(tx.post_bufs(&out), 4);
+        txd.put_used(5, 0, false);
+        txd.put_used(5, 0, false); // again
+        txd.put_used(2, 0, false); // a descriptor it never had
+        txd.put_used(1000, 0, true); // not a descriptor
+        let mut ids = [0u16; 8];
+        assert_eq!(tx.reclaim_bufs(&mut ids[..2]), 1, "stops after two entries");
+        assert_eq!(ids[0], 5);
+        assert_eq!(tx.reclaim_bufs(&mut ids), 0);
+        assert_eq!(tx.stats().bad_used, 3);
+        assert!(
+            !tx.broken(),
+            "four entries for four buffers is a possible index"
+        );
+        // 4, 6 and 7 are still the device's: it may return them, and only them.
+        assert_eq!(tx.post_bufs(&[Buf { id: 5, len: 60 }]), 1);
+        txd.put_used(6, 0, true);
+        assert_eq!(tx.reclaim_bufs(&mut ids), 1);
+        assert_eq!(ids[0], 6);
+        // A used index beyond what was posted breaks the queue: nothing more is posted.
+        txd.put_used(7, 0, false);
+        txd.put_used(4, 0, false);
+        txd.put_used(5, 0, true);
+        txd.put_used(5, 0, true);
+        assert_eq!(tx.reclaim_bufs(&mut ids), 0);
+        assert!(tx.broken());
+        assert_eq!(tx.post_bufs(&[Buf { id: 6, len: 60 }]), 0);
+    }
+
+    /// A switch played by hand between the two rings of `shared`: takes up to `n` frames
+    /// off the transmit ring, copies each into the next receive buffer. Returns how many.
+    fn switch(txd: &mut Device, rxd: &mut Device, n: usize) -> usize {
+        let mut moved = 0;
+        while moved < n {
+            let Some((head, addr, len, ..)) = txd.take() else {
+                break;
+            };
+            let bytes = txd.read(addr, len as usize);
+            txd.put_used(u32::from(head), 0, true);
+            deliver(rxd, &bytes[VNET_HDR_LEN..]);
+            moved += 1;
+        }
+        moved
+    }
+
+    #[test]
+    fn frames_circulate_intact_and_none_is_lost() {
+        const SIZE: u16 = 8;
+        let (mut rxd, mut rx, mut txd, mut tx) = shared(SIZE, 128, SIZE / 2);
+        let injected = tx.send(8, |i, b| {
+            b[..60].fill(i as u8 + 1);
+            60
+        });
+        assert_eq!(injected, 4);
+        let (mut ids, mut bufs) = ([0u16; SIZE as usize], [Buf::default(); 3]);
+        let mut moved = 0;
+        // The switch is as quick as can be: between any two of our steps it moves all it
+        // can, and `deliver` fails the test if it ever finds no receive buffer.
+        let mut switch_all = |txd: &mut Device, rxd: &mut Device| {
+            moved += switch(txd, rxd, usize::MAX);
+        };
+        for _ in 0..200 {
+            let n = rx.take_bufs(&mut bufs);
+            switch_all(&mut txd, &mut rxd);
+            let m = tx.reclaim_bufs(&mut ids);
+            switch_all(&mut txd, &mut rxd);
+            rx.post_bufs(&ids[..m]);
+            switch_all(&mut txd, &mut rxd);
+            assert_eq!(tx.post_bufs(&bufs[..n]), n);
+            switch_all(&mut txd, &mut rxd);
+        }
+        assert!(moved >= 200 * 3, "{moved}");
+        // Stop forwarding; what is still going round comes back, each frame once.
+        let mut seen = Vec::new();
+        rx.recv(usize::MAX, |f| seen.push(f[0]));
+        seen.sort();
+        assert_eq!(seen, [1, 2, 3, 4]);
+        assert_eq!(rx.stats().bad_used + tx.stats().bad_used, 0);
     }
 }

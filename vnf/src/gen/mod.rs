@@ -31,6 +31,7 @@
 // and a binary crate has no other users to keep the rest alive.
 #![allow(dead_code)]
 
+pub mod circulate;
 pub mod flows;
 pub mod frame;
 pub mod port;
