@@ -38,7 +38,9 @@ rate() {
   local g=$!
   wait "$sink"
   kill -- -"$g" 2>/dev/null; wait "$g" 2>/dev/null
-  awk -v s="$secs" '/RX-packets:/{n=$2} END{printf "%.3f\n", n/s/1e6}' "$work/$name.sink"
+  # The RX-packets of `show port stats all` only: `quit` then prints forward statistics
+  # counted from the start, warm-up included, which must not be taken instead.
+  awk -v s="$secs" '/NIC statistics for port [0-9]+ +#/{p=1; next} p&&/RX-packets:/{n=$2; p=0} END{printf "%.3f\n", n/s/1e6}' "$work/$name.sink"
 }
 
 dpdk_gen="tail -f /dev/null | dpdk-testpmd --lcores '0@0,1@0' --file-prefix=gen$$ --in-memory --no-pci -m 256 --single-file-segments \
