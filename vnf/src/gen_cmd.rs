@@ -7,16 +7,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use virtio::net::VNET_HDR_LEN;
-use virtio::user::{Config, QueuePair, VirtioUser};
+use virtio::user::queue::FixedTxQueue;
+use virtio::user::{Config, RxQueue, TxQueue, VirtioUser};
 
 use crate::gen::circulate::{self, CirculateSpec, Lane};
-use crate::gen::flows::FlowSpec;
+use crate::gen::flows::{FlowSpec, Traffic};
 use crate::gen::frame::{FrameSize, Vlan, FCS_LEN};
 use crate::gen::port::FramePort;
 use crate::gen::progress::ProgressBar;
 use crate::gen::rate::{MonotonicClock, Rate, DEFAULT_LINE_BPS};
 use crate::gen::rfc2544::{self, Rfc2544Config};
-use crate::gen::run::{run_trial, Length, PortRunner, Ports, TrialSpec};
+use crate::gen::run::{run_trial, run_tx_only, Length, PortRunner, Ports, TrialSpec, TxOnlyMode};
 use crate::gen::{report, run};
 
 pub const USAGE: &str = "usage: vnf gen [OPTIONS] --port SOCKET [--port SOCKET]
@@ -36,7 +37,8 @@ pub const USAGE: &str = "usage: vnf gen [OPTIONS] --port SOCKET [--port SOCKET]
     --line-rate BPS       nominal line rate for % and reports (default 10G)
     --duration SECS       trial length (default 10)
     --count N             send N frames instead of running for a time
-    --tx-only             send only; do not receive or count loss
+    --tx-only             send only; do not receive or count loss. Frames are written
+                          once into the transmit buffers and sent again and again
     --src-mac M[-M] --dst-mac M[-M] --src-ip A[-B] --dst-ip A[-B]
     --src-port P[-Q] --dst-port P[-Q] --vlan ID     flows: every combination is sent
     --rfc2544             run RFC 2544 throughput, latency, frame loss and back-to-back
@@ -260,14 +262,40 @@ fn check_circulate(o: &Options) -> Result<(), String> {
 
 /// A virtio-user device as the generator's port.
 struct VirtioPort {
-    pairs: Vec<QueuePair>,
+    tx: Vec<Tx>,
+    rx: Vec<RxQueue>,
     /// Keeps the vhost-user connection (and so the device) alive.
     _device: VirtioUser,
 }
 
+/// A transmit queue of a `VirtioPort`.
+enum Tx {
+    /// Frames written as they are sent.
+    Built(TxQueue),
+    /// Frames written once, sent again and again (`FramePort::fix_frames`).
+    Fixed(FixedTxQueue),
+    /// Turning it into `Fixed` failed, which took the queue.
+    Gone,
+}
+
+impl VirtioPort {
+    fn new(mut device: VirtioUser) -> VirtioPort {
+        let (tx, rx) = device
+            .take_pairs()
+            .into_iter()
+            .map(|p| (Tx::Built(p.tx), p.rx))
+            .unzip();
+        VirtioPort {
+            tx,
+            rx,
+            _device: device,
+        }
+    }
+}
+
 impl FramePort for VirtioPort {
     fn queues(&self) -> u16 {
-        self.pairs.len() as u16
+        self.tx.len() as u16
     }
 
     fn send(
@@ -276,16 +304,57 @@ impl FramePort for VirtioPort {
         max: usize,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
     ) -> usize {
-        match self.pairs.get_mut(queue as usize) {
-            Some(p) => p.tx.send(max, fill),
-            None => 0,
+        match self.tx.get_mut(queue as usize) {
+            Some(Tx::Built(q)) => q.send(max, fill),
+            _ => 0,
         }
     }
 
     fn recv(&mut self, queue: u16, max: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
-        match self.pairs.get_mut(queue as usize) {
-            Some(p) => p.rx.recv(max, sink),
+        match self.rx.get_mut(queue as usize) {
+            Some(q) => q.recv(max, sink),
             None => 0,
+        }
+    }
+
+    fn fixed_capacity(&self) -> usize {
+        match self.tx.first() {
+            Some(Tx::Built(q)) => usize::from(q.size()),
+            _ => 0,
+        }
+    }
+
+    fn fix_frames(
+        &mut self,
+        queue: u16,
+        n: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<(), String> {
+        let n = u16::try_from(n).map_err(|_| format!("{n} fixed frames"))?;
+        let slot = self
+            .tx
+            .get_mut(usize::from(queue))
+            .ok_or_else(|| format!("no transmit queue {queue}"))?;
+        let q = match std::mem::replace(slot, Tx::Gone) {
+            Tx::Built(q) => q,
+            other => {
+                *slot = other;
+                return Err(format!(
+                    "transmit queue {queue} cannot take fixed frames now"
+                ));
+            }
+        };
+        let fixed = q
+            .into_fixed(n, |id, buf| fill(usize::from(id), buf))
+            .map_err(|e| format!("transmit queue {queue}: {e}"))?;
+        *slot = Tx::Fixed(fixed);
+        Ok(())
+    }
+
+    fn send_fixed(&mut self, queue: u16, max: usize) -> usize {
+        match self.tx.get_mut(usize::from(queue)) {
+            Some(Tx::Fixed(q)) => q.send(max),
+            _ => 0,
         }
     }
 }
@@ -306,11 +375,8 @@ fn open(path: &PathBuf, o: &Options, max_frame: u32) -> Result<VirtioPort, Strin
     } else {
         VirtioUser::connect_with(path, &cfg)
     };
-    let mut dev = dev.map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(VirtioPort {
-        pairs: dev.take_pairs(),
-        _device: dev,
-    })
+    let dev = dev.map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(VirtioPort::new(dev))
 }
 
 /// `vnf gen --circulate`: two devices sharing their buffers, frames going round.
@@ -323,7 +389,7 @@ fn circulate(o: &Options) -> Result<(), String> {
         warmup: o.warmup.unwrap_or(Duration::ZERO),
         duration,
     };
-    let mut traffic = crate::gen::flows::Traffic::new(&o.flows, &o.size)?;
+    let mut traffic = Traffic::new(&o.flows, &o.size)?;
     let mut cfg = Config::new(o.queues);
     cfg.queue_size = CIRCULATE_RING;
     // Buffers only ever hold the injected frames, plus room for tags a switch may push;
@@ -375,16 +441,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
         None => None,
     };
     let queues: Vec<u16> = (0..o.queues).collect();
-    let mut null = NullPort;
-    let ports = match (o.tx_only, rx.as_mut()) {
-        (true, _) => Ports::Split {
-            tx: &mut tx,
-            rx: &mut null,
-        },
-        (false, Some(rx)) => Ports::Split { tx: &mut tx, rx },
-        (false, None) => Ports::Same(&mut tx),
+    let traffic = Traffic::new(&o.flows, &o.size)?;
+    if o.tx_only {
+        return tx_only(&o, traffic, &mut tx, queues);
+    }
+    let ports = match rx.as_mut() {
+        Some(rx) => Ports::Split { tx: &mut tx, rx },
+        None => Ports::Same(&mut tx),
     };
-    let traffic = crate::gen::flows::Traffic::new(&o.flows, &o.size)?;
 
     if o.rfc2544 {
         let cfg = Rfc2544Config {
@@ -417,20 +481,50 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
 
     let mut traffic = traffic;
+    let spec = trial_spec(&o, queues);
+    let result = run_trial(&mut traffic, ports, &MonotonicClock, &spec)?;
+    print!("{}", report::trial_table(std::slice::from_ref(&result)));
+    write_out(&o.json, &trial_json(&result))?;
+    Ok(())
+}
+
+/// The one trial of a run without `--rfc2544`.
+fn trial_spec(o: &Options, queues: Vec<u16>) -> TrialSpec {
     let pps = match o.rate {
         Some(r) => r.pps(o.line_bps, f64::from(largest(&o.size))),
         // "As fast as the port takes them": far above anything a core can send.
         None => 1e12,
     };
-    let mut spec = TrialSpec {
+    TrialSpec {
         tx_queues: queues,
         ..TrialSpec::new(pps, o.length)
-    };
-    if o.tx_only {
-        // No receiver: nothing to wait for after the last frame.
-        spec.settle = Duration::ZERO;
     }
-    let result = run_trial(&mut traffic, ports, &MonotonicClock, &spec)?;
+}
+
+/// `--tx-only`: frames written once into the transmit buffers and sent again and again
+/// (see `run::run_tx_only`), or built one by one when the flows do not fit.
+fn tx_only(
+    o: &Options,
+    mut traffic: Traffic,
+    port: &mut VirtioPort,
+    queues: Vec<u16>,
+) -> Result<(), String> {
+    let spec = TrialSpec {
+        // No receiver: nothing to wait for after the last frame.
+        settle: Duration::ZERO,
+        ..trial_spec(o, queues)
+    };
+    let (result, mode) = run_tx_only(&mut traffic, port, &MonotonicClock, &spec)?;
+    if let TxOnlyMode::Built { cycle, capacity } = mode {
+        let cycle = cycle.map_or("more than 2^64".into(), |c| c.to_string());
+        eprintln!(
+            "vnf gen: {} flows of size {} repeat every {cycle} frames, more than the \
+             {capacity} buffers of a transmit queue hold: building every frame as it goes \
+             out instead of writing them once, which is slower",
+            traffic.flow_count(),
+            traffic.size().label()
+        );
+    }
     print!("{}", report::trial_table(std::slice::from_ref(&result)));
     write_out(&o.json, &trial_json(&result))?;
     Ok(())
@@ -444,21 +538,6 @@ fn write_out(path: &Option<PathBuf>, text: &str) -> Result<(), String> {
     match path {
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display())),
         None => Ok(()),
-    }
-}
-
-/// The receiving side of a transmit-only run: receives nothing.
-struct NullPort;
-
-impl FramePort for NullPort {
-    fn queues(&self) -> u16 {
-        1
-    }
-    fn send(&mut self, _: u16, _: usize, _: &mut dyn FnMut(usize, &mut [u8]) -> usize) -> usize {
-        0
-    }
-    fn recv(&mut self, _: u16, _: usize, _: &mut dyn FnMut(&[u8])) -> usize {
-        0
     }
 }
 

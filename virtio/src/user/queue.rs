@@ -327,6 +327,20 @@ impl Ring {
         self.next_avail = self.next_avail.wrapping_add(1);
     }
 
+    /// Like `push`, but leaves the entry alone when it already names `head`. A queue that
+    /// posts all of its buffers in ring order finds every entry as it left it a lap
+    /// before; not storing the same value again keeps the avail ring's lines clean in the
+    /// device's cache, where it would otherwise have to fetch them anew every lap.
+    #[inline(always)]
+    fn push_unless_there(&mut self, head: u16) {
+        let slot = self.avail_field(2 + (self.next_avail & self.mask) as usize);
+        // Our own entry, beyond the published index: the device does not write it.
+        if slot.load(Ordering::Relaxed) != head.to_le() {
+            slot.store(head.to_le(), Ordering::Relaxed);
+        }
+        self.next_avail = self.next_avail.wrapping_add(1);
+    }
+
     /// Makes every pushed entry visible with one index store, then kicks the device if it
     /// asked for it.
     #[inline]
@@ -718,6 +732,155 @@ impl TxQueue {
         // The device may be asleep with kicks off: wake it so that it looks now.
         self.ring.kick();
         Ok(())
+    }
+}
+
+impl TxQueue {
+    /// Turns this queue into one that sends the same `n` frames again and again (see
+    /// [`FixedTxQueue`]): buffer `id` of `0..n` gets the frame `fill(id, buf)` writes
+    /// (`buf` is the room after the virtio-net header, [`max_frame`](Self::max_frame)
+    /// bytes; the return value is the frame's length), its header is cleared, and its
+    /// descriptor is set up for that length, once. Buffers from `n` on are not used.
+    ///
+    /// Takes back what the device is done with first. Errors, and the queue is gone, if
+    /// `n` is 0 or beyond the ring, if a length is 0 or beyond a buffer, or if one of the
+    /// buffers is not free: the device still holds it, or
+    /// [`reclaim_bufs`](Self::reclaim_bufs) handed it out.
+    pub fn into_fixed(
+        mut self,
+        n: u16,
+        mut fill: impl FnMut(u16, &mut [u8]) -> usize,
+    ) -> io::Result<FixedTxQueue> {
+        let size = self.size();
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if n == 0 || n > size {
+            return Err(invalid(format!("{n} fixed frames in a ring of {size}")));
+        }
+        self.reclaim();
+        let mut free = vec![false; usize::from(size)];
+        for &id in &self.free[..self.nfree] {
+            free[usize::from(id)] = true;
+        }
+        if let Some(id) = (0..n).find(|&id| !free[usize::from(id)]) {
+            return Err(invalid(format!(
+                "buffer {id} is not free: the device holds it, or reclaim_bufs handed it out"
+            )));
+        }
+        let room = self.max_frame();
+        let mut lens = vec![0u32; usize::from(n)].into_boxed_slice();
+        for id in 0..n {
+            let buf = self.ring.buf_ptr(id);
+            // SAFETY: buffer `id` is free (checked above: neither held by the device nor
+            // handed out), lies inside the mapping and is `buf_size` bytes long; nothing
+            // else in this process aliases it while the slice lives.
+            let frame = unsafe {
+                buf.cast::<[u8; VNET_HDR_LEN]>().write([0; VNET_HDR_LEN]);
+                std::slice::from_raw_parts_mut(buf.add(VNET_HDR_LEN), room)
+            };
+            let len = fill(id, frame);
+            if len == 0 || len > room {
+                return Err(invalid(format!(
+                    "fixed frame {id} of {len} bytes: a buffer holds 1 to {room}"
+                )));
+            }
+            // The whole descriptor: `post_bad` may have pointed it elsewhere.
+            let addr = self.ring.layout.buf(id);
+            self.ring
+                .write_desc(id, addr, (VNET_HDR_LEN + len) as u32, 0, 0);
+            lens[usize::from(id)] = len as u32;
+        }
+        Ok(FixedTxQueue {
+            ring: self.ring,
+            lens,
+            next: 0,
+        })
+    }
+}
+
+/// A transmit queue that sends the same frames again and again, as a transmit-only
+/// traffic generator does; made by [`TxQueue::into_fixed`].
+///
+/// Buffer `id` of `0..frames` holds one frame, written once. [`send`](Self::send) posts
+/// the buffers in turn, 0, 1, ..., `frames - 1`, 0, ..., each once the device has given it
+/// back; per frame that is one avail entry and nothing more: no frame, header or
+/// descriptor is written again. That is enough because a device only reads what it is
+/// sent (the virtio specification forbids it to write a device-readable buffer), so a
+/// buffer holds after transmission what it held before; a device that breaks the rule
+/// garbles only what it is sent itself.
+///
+/// Posting in turn keeps the frames on the wire in the order they were written, as long
+/// as the device gives buffers back in the order it took them, as vhost-user devices do.
+/// A buffer given back early waits for its turn, and while the device holds the one
+/// whose turn it is, nothing is posted. With every buffer of the ring in use, each buffer
+/// lands in the same avail entry lap after lap, and the entries are not even written
+/// again after the first lap.
+pub struct FixedTxQueue {
+    ring: Ring,
+    /// The frame length of each buffer in use, virtio-net header excluded.
+    lens: Box<[u32]>,
+    /// The buffer whose turn it is.
+    next: u16,
+}
+
+impl FixedTxQueue {
+    /// How many buffers hold a frame: `n` of [`TxQueue::into_fixed`].
+    pub fn frames(&self) -> u16 {
+        self.lens.len() as u16
+    }
+
+    pub fn size(&self) -> u16 {
+        self.ring.size()
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.ring.stats
+    }
+
+    /// See [`TxQueue::broken`].
+    pub fn broken(&self) -> bool {
+        self.ring.broken
+    }
+
+    /// Posts up to `max` frames, in turn, and returns how many: fewer when the device
+    /// still holds the buffer whose turn it is, none on a [`broken`](Self::broken) queue.
+    /// Takes back what the device is done with only when it holds that buffer, at most
+    /// once per call. Published with one index store, kicking the device only if it
+    /// asked to be.
+    #[inline]
+    pub fn send(&mut self, max: usize) -> usize {
+        if self.ring.broken {
+            return 0;
+        }
+        let frames = self.lens.len();
+        let mut posted = 0;
+        let mut bytes = 0u64;
+        let mut reclaimed = false;
+        while posted < max {
+            let id = self.next;
+            let i = usize::from(id);
+            if self.ring.inflight[i] {
+                if reclaimed {
+                    break;
+                }
+                // Its turn, but the device held it when we last looked: take back what
+                // it is done with (an id it names twice or never had is counted, not
+                // followed) and see again.
+                self.ring.consume_used(usize::MAX, |_| {});
+                reclaimed = true;
+                if self.ring.inflight[i] {
+                    break;
+                }
+            }
+            self.ring.inflight[i] = true;
+            self.ring.push_unless_there(id);
+            bytes += u64::from(self.lens[i]);
+            self.next = if i + 1 == frames { 0 } else { id + 1 };
+            posted += 1;
+        }
+        self.ring.stats.frames += posted as u64;
+        self.ring.stats.bytes += bytes;
+        self.ring.publish();
+        posted
     }
 }
 
@@ -1657,5 +1820,171 @@ mod tests {
         seen.sort();
         assert_eq!(seen, [1, 2, 3, 4]);
         assert_eq!(rx.stats().bad_used + tx.stats().bad_used, 0);
+    }
+
+    /// Frame `id` of a fixed queue: `60 + id` bytes of `id + 1`.
+    fn fixed_frame(id: u16, b: &mut [u8]) -> usize {
+        let len = 60 + usize::from(id);
+        b[..len].fill(id as u8 + 1);
+        len
+    }
+
+    /// Takes the next posted buffer off the ring and checks it holds `fixed_frame(id)`
+    /// behind a clean header, and nothing else was written into its descriptor.
+    fn take_fixed(dev: &mut Device, id: u16) {
+        let (head, addr, len, flags, next) = dev.take().expect("a posted buffer");
+        assert_eq!((head, flags, next), (id, 0, 0));
+        assert_eq!(addr, dev.l.buf(id));
+        let mut want = vec![0u8; VNET_HDR_LEN];
+        want.resize(VNET_HDR_LEN + 60 + usize::from(id), id as u8 + 1);
+        assert_eq!(len as usize, want.len());
+        assert_eq!(dev.read(addr, want.len()), want, "buffer {id}");
+    }
+
+    #[test]
+    fn fixed_frames_go_out_in_turn_as_they_were_written() {
+        let (mem, l, kick) = setup(8, 128);
+        let probe = kick.try_clone().unwrap();
+        let tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
+        let mut written = Vec::new();
+        let mut tx = tx
+            .into_fixed(6, |id, b| {
+                written.push(id);
+                fixed_frame(id, b)
+            })
+            .unwrap();
+        assert_eq!(written, [0, 1, 2, 3, 4, 5], "each buffer written once");
+        assert_eq!((tx.frames(), tx.size()), (6, 8));
+        let mut dev = Device::new(mem, l);
+        assert!(dev.take().is_none(), "nothing posted yet");
+        assert_eq!(tx.send(4), 4);
+        assert_eq!(kicks(&probe), 1, "one kick per burst");
+        for id in 0..4 {
+            take_fixed(&mut dev, id);
+        }
+        // 4 and 5, then it is 0's turn, which the device still holds.
+        assert_eq!(tx.send(4), 2);
+        take_fixed(&mut dev, 4);
+        take_fixed(&mut dev, 5);
+        assert_eq!(tx.send(4), 0);
+        // Given back out of order: 0 goes first all the same, and 2 waits for 1.
+        dev.put_used(2, 0, false);
+        dev.put_used(0, 0, true);
+        assert_eq!(tx.send(4), 1);
+        take_fixed(&mut dev, 0);
+        dev.put_used(1, 0, true);
+        assert_eq!(tx.send(8), 2);
+        take_fixed(&mut dev, 1);
+        take_fixed(&mut dev, 2);
+        assert!(dev.take().is_none());
+        for id in [3, 4, 5, 0, 1, 2] {
+            dev.put_used(id, 0, true);
+        }
+        // Another lap and a half from 3 on, each buffer as it was.
+        let mut sent = 0u16;
+        while sent < 9 {
+            let n = tx.send(usize::from(9 - sent));
+            assert!(n > 0);
+            for _ in 0..n {
+                let id = (3 + sent) % 6;
+                take_fixed(&mut dev, id);
+                dev.put_used(u32::from(id), 0, true);
+                sent += 1;
+            }
+        }
+        // Three laps in all.
+        let s = tx.stats();
+        assert_eq!((s.frames, s.bytes, s.bad_used), (18, 3 * (6 * 60 + 15), 0));
+    }
+
+    #[test]
+    fn fixed_frames_land_in_the_right_avail_entries_lap_after_lap() {
+        // All of the ring (buffer `id` always in entry `id`, left alone after the first
+        // lap) and all but one (the entries change every lap).
+        for n in [4, 3] {
+            let (mem, l, kick) = setup(4, 128);
+            let tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
+            let mut tx = tx.into_fixed(n, fixed_frame).unwrap();
+            let mut dev = Device::new(mem, l);
+            for k in 0..50u16 {
+                assert_eq!(tx.send(1), 1, "n={n} k={k}");
+                take_fixed(&mut dev, k % n);
+                dev.put_used(u32::from(k % n), 0, true);
+            }
+            // Bursts that wrap both the frames and the ring.
+            for _ in 0..10 {
+                let m = tx.send(3);
+                assert_eq!(m, 3);
+                for _ in 0..m {
+                    let id = dev.take().unwrap().0;
+                    dev.put_used(u32::from(id), 0, true);
+                }
+            }
+            assert_eq!(tx.stats().frames, 80);
+        }
+    }
+
+    #[test]
+    fn into_fixed_refuses_what_it_cannot_do() {
+        let (mem, l, kick) = setup(4, 128);
+        let fresh = || TxQueue::new(mem.clone(), l, kick.try_clone().unwrap(), false).unwrap();
+        assert!(fresh().into_fixed(0, fixed_frame).is_err(), "no frames");
+        assert!(
+            fresh().into_fixed(5, fixed_frame).is_err(),
+            "beyond the ring"
+        );
+        let empty = fresh().into_fixed(4, |id, b| if id == 2 { 0 } else { fixed_frame(id, b) });
+        assert!(empty.is_err(), "an empty frame");
+        let long = fresh().into_fixed(4, |_, b| b.len() + 1);
+        assert!(long.is_err(), "a frame longer than a buffer");
+        assert_eq!(
+            fresh().into_fixed(2, |_, b| b.len()).unwrap().frames(),
+            2,
+            "a frame filling its buffer"
+        );
+        // Buffers 0 and 1 sent: into_fixed takes back what the device gave back, and
+        // needs all of them.
+        for (back, ok) in [(&[0][..], false), (&[1, 0][..], true)] {
+            let mut tx = fresh();
+            let mut dev = Device::new(mem.clone(), l);
+            assert_eq!(tx.send(2, |_, _| 60), 2);
+            for &id in back {
+                dev.put_used(id, 0, true);
+            }
+            assert_eq!(tx.into_fixed(4, fixed_frame).is_ok(), ok, "{back:?} back");
+        }
+        // Buffers handed out by reclaim_bufs are the caller's.
+        let (_rxd, _rx, mut txd, mut tx) = shared(4, 128, 0);
+        assert_eq!(tx.post_bufs(&[Buf { id: 3, len: 60 }]), 1);
+        txd.take();
+        txd.put_used(3, 0, true);
+        let mut ids = [0u16; 4];
+        assert_eq!(tx.reclaim_bufs(&mut ids), 1);
+        assert!(
+            tx.into_fixed(1, fixed_frame).is_err(),
+            "buffer 0 is the receive ring's"
+        );
+    }
+
+    #[test]
+    fn fixed_frames_trust_nothing_the_device_says() {
+        let (mem, l, kick) = setup(4, 128);
+        let tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
+        let mut tx = tx.into_fixed(4, fixed_frame).unwrap();
+        let mut dev = Device::new(mem, l);
+        assert_eq!(tx.send(4), 4);
+        dev.put_used(0, 0, false);
+        dev.put_used(0, 0, false); // again
+        dev.put_used(9, 0, true); // not a descriptor
+        assert_eq!(tx.send(4), 1, "only 0 is back");
+        assert_eq!(tx.stats().bad_used, 2);
+        // A used index beyond what was posted breaks the queue: nothing more is posted.
+        for _ in 0..6 {
+            dev.put_used(1, 0, false);
+        }
+        dev.publish();
+        assert_eq!(tx.send(4), 0);
+        assert!(tx.broken());
+        assert_eq!(tx.send(4), 0);
     }
 }

@@ -323,6 +323,18 @@ impl Traffic {
         self.templates.len()
     }
 
+    /// Frames after which the sequence `fill` writes repeats, flows and sizes together:
+    /// the least common multiple of the flow count and the length of the size order
+    /// (12 for IMIX). None beyond `u64`.
+    pub fn cycle(&self) -> Option<u64> {
+        let sizes = self.order.len() as u64;
+        let (mut a, mut b) = (self.flows, sizes);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        (self.flows / a).checked_mul(sizes)
+    }
+
     /// The mean frame size (with FCS) over one cycle of the size order, after raising
     /// too-small sizes; line-rate arithmetic uses it.
     pub fn mean_frame_size(&self) -> f64 {
@@ -447,6 +459,10 @@ mod tests {
         let mut full = Traffic::new(&spec, &FrameSize::Fixed(128)).unwrap();
         let mut part = Traffic::new(&capped, &FrameSize::Fixed(128)).unwrap();
         assert_eq!((full.prebuilt(), part.prebuilt()), (30, 4));
+        assert_eq!(full.cycle(), Some(30));
+        full.set_size(&FrameSize::imix()).unwrap();
+        assert_eq!(full.cycle(), Some(60), "30 flows, 12 sizes");
+        full.set_size(&FrameSize::Fixed(128)).unwrap();
         let (mut a, mut b) = (vec![0u8; MAX_WIRE], vec![0u8; MAX_WIRE]);
         for i in 0..65 {
             let na = full.fill(&mut a, &stamp(i));
@@ -475,7 +491,9 @@ mod tests {
             lens.into_iter().collect::<Vec<_>>(),
             [(60, 70), (590, 40), (1514, 10)]
         );
+        assert_eq!(t.cycle(), Some(12));
         t.set_size(&FrameSize::Fixed(256)).unwrap();
+        assert_eq!(t.cycle(), Some(1));
         assert_eq!(t.fill(&mut buf, &stamp(0)), 252);
         assert!(t.set_size(&FrameSize::Fixed(10_000)).is_err());
     }

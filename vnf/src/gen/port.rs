@@ -24,6 +24,47 @@ pub trait FramePort {
 
     /// Hands up to `max` received frames of `queue` to `sink`; returns how many.
     fn recv(&mut self, queue: u16, max: usize, sink: &mut dyn FnMut(&[u8])) -> usize;
+
+    /// How many fixed frames (see `fix_frames`) each transmit queue can hold: its
+    /// buffers. 0 when the port cannot send fixed frames.
+    fn fixed_capacity(&self) -> usize {
+        0
+    }
+
+    /// Writes `n` frames (at most `fixed_capacity`) for transmit queue `queue`, once:
+    /// frame `k` is what `fill(k, buf)` writes, as for `send`. From then on `send_fixed`
+    /// sends them again and again, and `send` is not used on that queue.
+    fn fix_frames(
+        &mut self,
+        queue: u16,
+        n: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<(), String> {
+        let _ = (queue, n, fill);
+        Err("this port cannot send fixed frames".into())
+    }
+
+    /// Sends up to `max` of `queue`'s fixed frames, in turn: frame 0, 1, ..., n - 1, 0,
+    /// ...; returns how many, which may be fewer when the ring is full.
+    fn send_fixed(&mut self, queue: u16, max: usize) -> usize {
+        let _ = (queue, max);
+        0
+    }
+}
+
+/// The receiving side of a transmit-only run: receives nothing.
+pub struct NullPort;
+
+impl FramePort for NullPort {
+    fn queues(&self) -> u16 {
+        1
+    }
+    fn send(&mut self, _: u16, _: usize, _: &mut dyn FnMut(usize, &mut [u8]) -> usize) -> usize {
+        0
+    }
+    fn recv(&mut self, _: u16, _: usize, _: &mut dyn FnMut(&[u8])) -> usize {
+        0
+    }
 }
 
 /// Makes the loopback lose frames above a rate, like a device under test that cannot keep
@@ -47,6 +88,8 @@ pub struct LoopbackConfig {
     pub duplicate_every: u64,
     pub reorder_every: u64,
     pub rate_limit: Option<RateLimit>,
+    /// Fixed frames a transmit queue holds (`FramePort::fixed_capacity`): its "ring".
+    pub fixed_capacity: usize,
 }
 
 impl Default for LoopbackConfig {
@@ -58,6 +101,7 @@ impl Default for LoopbackConfig {
             duplicate_every: 0,
             reorder_every: 0,
             rate_limit: None,
+            fixed_capacity: 256,
         }
     }
 }
@@ -178,6 +222,9 @@ pub struct Loopback {
     rx: Arc<Mutex<Direction>>,
     queues: u16,
     scratch: Vec<u8>,
+    fixed_capacity: usize,
+    /// Per transmit queue: its fixed frames, and the one whose turn it is.
+    fixed: Vec<(Vec<Vec<u8>>, usize)>,
 }
 
 fn lock(d: &Mutex<Direction>) -> MutexGuard<'_, Direction> {
@@ -189,23 +236,25 @@ impl Loopback {
     pub fn pair(cfg: &LoopbackConfig) -> (Loopback, Loopback) {
         let ab = Arc::new(Mutex::new(Direction::new(cfg)));
         let ba = Arc::new(Mutex::new(Direction::new(cfg)));
-        let a = Loopback::end(ab.clone(), ba.clone(), cfg.queues);
-        let b = Loopback::end(ba, ab, cfg.queues);
+        let a = Loopback::end(ab.clone(), ba.clone(), cfg);
+        let b = Loopback::end(ba, ab, cfg);
         (a, b)
     }
 
     /// One end that receives what it sends.
     pub fn hairpin(cfg: &LoopbackConfig) -> Loopback {
         let d = Arc::new(Mutex::new(Direction::new(cfg)));
-        Loopback::end(d.clone(), d, cfg.queues)
+        Loopback::end(d.clone(), d, cfg)
     }
 
-    fn end(tx: Arc<Mutex<Direction>>, rx: Arc<Mutex<Direction>>, queues: u16) -> Loopback {
+    fn end(tx: Arc<Mutex<Direction>>, rx: Arc<Mutex<Direction>>, cfg: &LoopbackConfig) -> Loopback {
         Loopback {
             tx,
             rx,
-            queues,
+            queues: cfg.queues,
             scratch: vec![0; MAX_WIRE],
+            fixed_capacity: cfg.fixed_capacity,
+            fixed: vec![(Vec::new(), 0); usize::from(cfg.queues)],
         }
     }
 
@@ -263,6 +312,51 @@ impl FramePort for Loopback {
             n += 1;
         }
         n
+    }
+
+    fn fixed_capacity(&self) -> usize {
+        self.fixed_capacity
+    }
+
+    fn fix_frames(
+        &mut self,
+        queue: u16,
+        n: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<(), String> {
+        if queue >= self.queues || n == 0 || n > self.fixed_capacity {
+            return Err(format!(
+                "{n} fixed frames on queue {queue}: {} queues of {}",
+                self.queues, self.fixed_capacity
+            ));
+        }
+        let frames = (0..n)
+            .map(|k| {
+                let len = fill(k, &mut self.scratch).min(MAX_WIRE);
+                match len {
+                    0 => Err(format!("fixed frame {k} is empty")),
+                    _ => Ok(self.scratch[..len].to_vec()),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        self.fixed[usize::from(queue)] = (frames, 0);
+        Ok(())
+    }
+
+    fn send_fixed(&mut self, queue: u16, max: usize) -> usize {
+        let Some((frames, next)) = self.fixed.get_mut(usize::from(queue)) else {
+            return 0;
+        };
+        if frames.is_empty() {
+            return 0;
+        }
+        let mut d = lock(&self.tx);
+        d.refill();
+        for _ in 0..max {
+            d.offer(usize::from(queue), &frames[*next]);
+            *next = (*next + 1) % frames.len();
+        }
+        max
     }
 }
 
@@ -372,5 +466,33 @@ mod tests {
         send_numbered(&mut a, 0, 5, 5);
         assert_eq!(drain(&mut b, 0), [0, 1]);
         assert_eq!(a.tx_stats().dropped_rate, 5);
+    }
+
+    #[test]
+    fn fixed_frames_go_round_in_turn() {
+        let cfg = LoopbackConfig {
+            queues: 2,
+            fixed_capacity: 4,
+            drop_every: 5,
+            ..LoopbackConfig::default()
+        };
+        let (mut a, mut b) = Loopback::pair(&cfg);
+        assert_eq!(a.fixed_capacity(), 4);
+        a.fix_frames(1, 3, &mut |k, buf| {
+            buf[0] = 10 + k as u8;
+            60
+        })
+        .unwrap();
+        assert_eq!(a.send_fixed(0, 5), 0, "queue 0 has no fixed frames");
+        assert_eq!(a.send_fixed(1, 5), 5);
+        assert_eq!(a.send_fixed(1, 2), 2);
+        // The 5th frame offered is dropped, as for `send`.
+        assert_eq!(drain(&mut b, 1), [10, 11, 12, 10, 12, 10]);
+        assert!(
+            a.fix_frames(1, 5, &mut |_, _| 60).is_err(),
+            "beyond capacity"
+        );
+        assert!(a.fix_frames(2, 1, &mut |_, _| 60).is_err(), "no such queue");
+        assert!(a.fix_frames(0, 2, &mut |k, _| k).is_err(), "an empty frame");
     }
 }
