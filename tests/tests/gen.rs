@@ -217,7 +217,7 @@ fn tx_only_arrives(dir: &Path, a: &Path, b: &Path) -> Result<(), String> {
         || num(&r, "tx") != TX_ONLY_COUNT as f64
         || flows != want_flows
         || sizes != want_sizes
-        || out.stderr.len() > 0
+        || !out.stderr.is_empty()
     {
         return Err(format!(
             "received {got} of {TX_ONLY_COUNT}; flows {flows:?}, want {want_flows:?}; sizes \

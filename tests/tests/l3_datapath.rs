@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use virtio::user::{Config, QueuePair, VirtioUser};
 use vnf_tests::{serial, Stats, TempDir, Vnf};
 
+/// An IPv6 destination, a hop limit, and the ICMPv6 (type, code) expected back, if any.
+type Case6 = (Ipv6Addr, u8, Option<(u8, u8)>);
+
 /// How long a frame may take to cross vnf (an adaptive worker may be asleep).
 const SETTLE: Duration = Duration::from_millis(300);
 
@@ -1024,7 +1027,7 @@ fn icmp_errors_for_undeliverable_packets() {
     let error = icmp4(V4::new(A_HOST, B_HOST).ttl(1), 3, 3, [0; 4], &quoted);
     r.expect("a", &[eth(rmac(RA), A_MAC, IPV4, &error)], &[]);
 
-    let cases6: [(Ipv6Addr, u8, Option<(u8, u8)>); 4] = [
+    let cases6: [Case6; 4] = [
         (B_HOST6, 1, Some((3, 0))),
         ("2001:db8::1".parse().unwrap(), 64, Some((1, 0))),
         ("fd51::1".parse().unwrap(), 64, Some((1, 1))),
@@ -1435,7 +1438,7 @@ fn subinterface_and_bridge_router_interfaces() {
     // The bridge learns d's host on d (the frame floods to c, and to the router,
     // which has no use for it).
     let hello = eth(BCAST, d_mac, 0x88b5, &data(46, 0));
-    r.expect("d", &[hello.clone()], &[("c", hello)]);
+    r.expect("d", std::slice::from_ref(&hello), &[("c", hello.clone())]);
     // From b to 10.4.0.2 (static, d's MAC): out of d only, not flooded to c.
     let h = V4::new(B_HOST, d_host);
     r.expect(
@@ -1459,7 +1462,11 @@ fn subinterface_and_bridge_router_interfaces() {
         ARP,
         &arp(ARP_REPLY, rmac(r_br), br_router, c_mac, c_host),
     );
-    r.expect("c", &[request.clone()], &[("c", reply), ("d", request)]);
+    r.expect(
+        "c",
+        std::slice::from_ref(&request),
+        &[("c", reply), ("d", request.clone())],
+    );
 
     let s = r.stats();
     assert_eq!(r.grown(&s, "a.100", "rx_packets"), 1, "{s}");
