@@ -16,69 +16,16 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{mhz, rounds, shuffle, Rng, BATCH};
+use common::tables::routes4;
+use common::{mhz, rounds, Rng, BATCH};
 use criterion::Criterion;
 use vnf::l3::lpm4::{DEFAULT_GROUPS, MAX_NEXT_HOP};
 use vnf::l3::{Lpm4, NO_ROUTE};
 
-/// Routes per prefix length, out of 1,000,000 (/24 takes what the others leave).
-const MIX: [(u8, u32); 24] = [
-    (8, 20),
-    (9, 10),
-    (10, 30),
-    (11, 60),
-    (12, 150),
-    (13, 300),
-    (14, 550),
-    (15, 900),
-    (16, 13_000),
-    (17, 8_000),
-    (18, 14_000),
-    (19, 30_000),
-    (20, 45_000),
-    (21, 50_000),
-    (22, 100_000),
-    (23, 95_000),
-    (25, 3_000),
-    (26, 6_000),
-    (27, 7_000),
-    (28, 7_000),
-    (29, 13_000),
-    (30, 7_000),
-    (31, 500),
-    (32, 4_480),
-];
 const ROUTES: u32 = 1_000_000;
 const ROUNDS: usize = 1024;
-
-/// `n / 1_000_000` of the mix, as unique (prefix, length) pairs in random order.
-fn routes(rng: &mut Rng, total: u32) -> Vec<(u32, u8)> {
-    let scale = |n: u32| (u64::from(n) * u64::from(total) / u64::from(ROUTES)) as u32;
-    let mut counts: Vec<(u8, u32)> = MIX.iter().map(|&(l, n)| (l, scale(n))).collect();
-    let others: u32 = counts.iter().map(|c| c.1).sum();
-    counts.push((24, total - others));
-    counts.sort_unstable();
-    let mut seen = HashSet::with_capacity(total as usize);
-    let mut v = Vec::with_capacity(total as usize);
-    for (len, n) in counts {
-        let mask = u32::MAX << (32 - len);
-        let mut made = 0;
-        while made < n {
-            // 1.0.0.0 to 223.255.255.255: unicast, as in a real table.
-            let a = 0x0100_0000 + ((u64::from(rng.u32()) * 0xdf00_0000) >> 32) as u32;
-            if seen.insert((a & mask, len)) {
-                v.push((a & mask, len));
-                made += 1;
-            }
-        }
-    }
-    // So that loading does not go depth by depth.
-    shuffle(rng, &mut v);
-    v
-}
 
 fn bulk<const N: usize>(t: &Lpm4, addrs: &[u32; BATCH]) -> u64 {
     let mut misses = 0;
@@ -95,7 +42,7 @@ fn main() {
     let (total, n_rounds) = if full { (ROUTES, ROUNDS) } else { (10_000, 4) };
     let mhz = mhz();
     let mut rng = Rng(0x1b4);
-    let routes = routes(&mut rng, total);
+    let routes = routes4(&mut rng, total, |_| true);
 
     println!("lpm4: {} routes, clock {mhz:.0} MHz", routes.len());
     let mut depths = [0u32; 33];

@@ -26,84 +26,18 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{mhz, rounds, shuffle, Rng, BATCH};
+use common::tables::{mask6, routes6};
+use common::{mhz, rounds, Rng, BATCH};
 use criterion::Criterion;
 use vnf::l3::lpm6::{DEFAULT_GROUPS, MAX_NEXT_HOP};
 use vnf::l3::{Lpm6, NO_ROUTE};
 
-/// Routes per prefix length, out of 100,000 (/48 takes what the others leave).
-const MIX: [(u8, u32); 33] = [
-    (16, 50),
-    (19, 100),
-    (20, 150),
-    (22, 200),
-    (24, 250),
-    (26, 250),
-    (28, 500),
-    (29, 2_500),
-    (30, 500),
-    (31, 500),
-    (32, 15_000),
-    (33, 1_000),
-    (34, 1_000),
-    (35, 1_000),
-    (36, 3_000),
-    (38, 1_000),
-    (40, 6_000),
-    (42, 1_000),
-    (44, 7_000),
-    (45, 1_000),
-    (46, 2_000),
-    (47, 2_000),
-    (49, 500),
-    (52, 1_000),
-    (56, 3_000),
-    (57, 500),
-    (60, 1_000),
-    (62, 500),
-    (63, 500),
-    (64, 10_000),
-    (96, 200),
-    (127, 100),
-    (128, 1_000),
-];
 const ROUTES: u32 = 100_000;
-/// /32 allocations the routes fall in.
-const ALLOCATIONS: usize = 25_000;
 const ROUNDS: usize = 1024;
 
 /// A random address in 2000::/3.
 fn global(rng: &mut Rng) -> u128 {
     (0x2000 << 112) | (rng.u128() >> 3)
-}
-
-fn mask(len: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-}
-
-/// `total / 100_000` of the mix, as unique (prefix, length) pairs in random order.
-fn routes(rng: &mut Rng, total: u32) -> Vec<(u128, u8)> {
-    let scale = |n: u32| (u64::from(n) * u64::from(total) / u64::from(ROUTES)) as u32;
-    let mut counts: Vec<(u8, u32)> = MIX.iter().map(|&(l, n)| (l, scale(n))).collect();
-    let others: u32 = counts.iter().map(|c| c.1).sum();
-    counts.push((48, total - others));
-    let allocations: Vec<u128> = (0..ALLOCATIONS).map(|_| global(rng) & mask(32)).collect();
-    let mut seen = HashSet::with_capacity(total as usize);
-    let mut v = Vec::with_capacity(total as usize);
-    for (len, n) in counts {
-        let mut made = 0;
-        while made < n {
-            let p = (allocations[rng.below(ALLOCATIONS as u32) as usize]
-                | (rng.u128() & !mask(32)))
-                & mask(len);
-            if seen.insert((p, len)) {
-                v.push((p, len));
-                made += 1;
-            }
-        }
-    }
-    shuffle(rng, &mut v);
-    v
 }
 
 /// DPDK's shape: `n` random prefixes of uniformly random length 1 to 128.
@@ -112,7 +46,7 @@ fn dpdk_routes(rng: &mut Rng, n: usize) -> Vec<(u128, u8)> {
     let mut v = Vec::new();
     while v.len() < n {
         let len = 1 + rng.below(128) as u8;
-        let p = rng.u128() & mask(len);
+        let p = rng.u128() & mask6(len);
         if seen.insert((p, len)) {
             v.push((p, len));
         }
@@ -132,7 +66,7 @@ fn bulk<const N: usize>(t: &Lpm6, addrs: &[u128; BATCH]) -> u64 {
 /// An address inside a random one of `routes`.
 fn inside(routes: &[(u128, u8)], rng: &mut Rng) -> u128 {
     let (p, l) = routes[rng.below(routes.len() as u32) as usize];
-    p | (rng.u128() & !mask(l))
+    p | (rng.u128() & !mask6(l))
 }
 
 fn print_mix(routes: &[(u128, u8)]) {
@@ -202,7 +136,7 @@ fn main() {
     let (total, n_rounds) = if full { (ROUTES, ROUNDS) } else { (5_000, 4) };
     let mhz = mhz();
     let mut rng = Rng(0x1b6);
-    let routes = routes(&mut rng, total);
+    let routes = routes6(&mut rng, total);
 
     println!("lpm6: {} routes, clock {mhz:.0} MHz", routes.len());
     print_mix(&routes);
@@ -252,7 +186,7 @@ fn dpdk_method(rng: &mut Rng, iterations: usize, mhz: f64) {
     let ips: Vec<u128> = (0..IPS)
         .map(|i| {
             let (p, l) = small[i / 400 % small.len()];
-            p | (rng.u128() & !mask(l))
+            p | (rng.u128() & !mask6(l))
         })
         .collect();
     println!("dpdk-method: 1000 random prefixes, length uniform in 1..=128, {IPS} addresses");

@@ -40,18 +40,18 @@
 //!
 //! `cargo bench -p vnf --bench route` (add `-- --quick` for a short run).
 
-// This file uses `Rng`, `shuffle` and `mhz`; the rest is for the LPM benchmarks.
+// This file uses the route tables, `Rng` and `mhz`; the rest is for the LPM benchmarks.
 #[allow(dead_code)]
 mod common;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{mhz, shuffle, Rng};
+use common::tables::{mask4, routes4, routes6};
+use common::{mhz, Rng};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use packet::{Batch, Pool};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -360,137 +360,6 @@ fn gateway_ids(r: &Router) -> (Vec<u32>, Vec<u32>) {
     (v4, v6)
 }
 
-/// IPv4 routes per prefix length, out of 1,000,000 (/24 takes what the others leave):
-/// the Internet-table mix of `benches/lpm.rs`.
-const MIX4: [(u8, u32); 24] = [
-    (8, 20),
-    (9, 10),
-    (10, 30),
-    (11, 60),
-    (12, 150),
-    (13, 300),
-    (14, 550),
-    (15, 900),
-    (16, 13_000),
-    (17, 8_000),
-    (18, 14_000),
-    (19, 30_000),
-    (20, 45_000),
-    (21, 50_000),
-    (22, 100_000),
-    (23, 95_000),
-    (25, 3_000),
-    (26, 6_000),
-    (27, 7_000),
-    (28, 7_000),
-    (29, 13_000),
-    (30, 7_000),
-    (31, 500),
-    (32, 4_480),
-];
-
-fn mask4(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
-}
-
-fn mask6(len: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-}
-
-/// `total` unique random IPv4 routes in the mix of [`MIX4`], in random order, as
-/// `benches/lpm.rs` makes them but outside 10.0.0.0/8.
-fn routes4(rng: &mut Rng, total: u32) -> Vec<(u32, u8)> {
-    let scale = |n: u32| (u64::from(n) * u64::from(total) / 1_000_000) as u32;
-    let mut counts: Vec<(u8, u32)> = MIX4.iter().map(|&(l, n)| (l, scale(n))).collect();
-    let others: u32 = counts.iter().map(|c| c.1).sum();
-    counts.push((24, total - others));
-    counts.sort_unstable();
-    let mut seen = HashSet::with_capacity(total as usize);
-    let mut v = Vec::with_capacity(total as usize);
-    for (len, n) in counts {
-        let mut made = 0;
-        while made < n {
-            // 1.0.0.0 to 223.255.255.255: unicast, as in a real table.
-            let a = 0x0100_0000 + ((u64::from(rng.u32()) * 0xdf00_0000) >> 32) as u32;
-            if a >> 24 == 10 {
-                continue;
-            }
-            if seen.insert((a & mask4(len), len)) {
-                v.push((a & mask4(len), len));
-                made += 1;
-            }
-        }
-    }
-    shuffle(rng, &mut v);
-    v
-}
-
-/// IPv6 routes per prefix length, out of 100,000 (/48 takes what the others leave):
-/// the mix of `benches/lpm6.rs`.
-const MIX6: [(u8, u32); 33] = [
-    (16, 50),
-    (19, 100),
-    (20, 150),
-    (22, 200),
-    (24, 250),
-    (26, 250),
-    (28, 500),
-    (29, 2_500),
-    (30, 500),
-    (31, 500),
-    (32, 15_000),
-    (33, 1_000),
-    (34, 1_000),
-    (35, 1_000),
-    (36, 3_000),
-    (38, 1_000),
-    (40, 6_000),
-    (42, 1_000),
-    (44, 7_000),
-    (45, 1_000),
-    (46, 2_000),
-    (47, 2_000),
-    (49, 500),
-    (52, 1_000),
-    (56, 3_000),
-    (57, 500),
-    (60, 1_000),
-    (62, 500),
-    (63, 500),
-    (64, 10_000),
-    (96, 200),
-    (127, 100),
-    (128, 1_000),
-];
-
-/// `total` unique IPv6 routes as `benches/lpm6.rs` makes them: inside (or, when
-/// shorter, covering) 25,000 random /32 allocations in 2000::/3.
-fn routes6(rng: &mut Rng, total: u32) -> Vec<(u128, u8)> {
-    const ALLOCATIONS: u32 = 25_000;
-    let scale = |n: u32| (u64::from(n) * u64::from(total) / 100_000) as u32;
-    let mut counts: Vec<(u8, u32)> = MIX6.iter().map(|&(l, n)| (l, scale(n))).collect();
-    let others: u32 = counts.iter().map(|c| c.1).sum();
-    counts.push((48, total - others));
-    let allocations: Vec<u128> = (0..ALLOCATIONS)
-        .map(|_| ((0x2000 << 112) | (rng.u128() >> 3)) & mask6(32))
-        .collect();
-    let mut seen = HashSet::with_capacity(total as usize);
-    let mut v = Vec::with_capacity(total as usize);
-    for (len, n) in counts {
-        let mut made = 0;
-        while made < n {
-            let p = (allocations[rng.below(ALLOCATIONS) as usize] | (rng.u128() & !mask6(32)))
-                & mask6(len);
-            if seen.insert((p, len)) {
-                v.push((p, len));
-                made += 1;
-            }
-        }
-    }
-    shuffle(rng, &mut v);
-    v
-}
-
 /// A random address inside a random one of `routes`.
 fn inside4(routes: &[(u32, u8)], rng: &mut Rng) -> u32 {
     let (p, l) = routes[rng.below(routes.len() as u32) as usize];
@@ -745,7 +614,9 @@ fn benches<'s>(
     let router = Router::build(&m, &l2).unwrap().expect("router interfaces");
     let (gw4, gw6) = gateway_ids(&router);
     let mut rng = Rng(0x70_75_74_65);
-    let routes = routes4(&mut rng, n4);
+    // Outside 10.0.0.0/8, where the benchmark's own subnets are: a random route must
+    // not replace a connected one (route_while_updating deletes them again).
+    let routes = routes4(&mut rng, n4, |a| a >> 24 != 10);
     let routes_v6 = routes6(&mut rng, n6);
     let start = Instant::now();
     {

@@ -1,7 +1,10 @@
-//! What the LPM benchmarks share: random input, timing rounds, the nominal clock.
+//! What the LPM and routing benchmarks share: random input, route tables, timing
+//! rounds, the nominal clock.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+
+pub mod tables;
 
 pub use vnf::testing::SplitMix64 as Rng;
 
