@@ -40,7 +40,8 @@
 //!
 //! `cargo bench -p vnf --bench route` (add `-- --quick` for a short run).
 
-// This file uses the route tables, `Rng` and `mhz`; the rest is for the LPM benchmarks.
+// This file uses the route tables, the rings, `Rng` and `mhz`; the rest is for the LPM
+// benchmarks.
 #[allow(dead_code)]
 mod common;
 
@@ -56,51 +57,16 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use packet::{Batch, Pool};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use virtio::driver::{Buffer, DriverRing, Layout};
-use virtio::mem::MemTable;
-use virtio::net::{NetQueue, VNET_HDR_LEN};
-use virtio::ring::SplitRing;
+use common::rings::{rings, Queue, BUF, LEN, N, TX_BUFS};
+use virtio::net::VNET_HDR_LEN;
 use virtio::QueueCounters;
 use vnf::l2::{Outputs, L2};
 use vnf::l3::forward::{v4_of_key, Ctx, L3Counters, L3Worker, Tx};
 use vnf::l3::router::NextHop;
 use vnf::l3::{checksum, ipv4, ipv6, Lpm4Table, Router, NO_ROUTE};
 
-const MEM_SIZE: usize = 64 << 20;
-const QSIZE: u16 = 256;
-const N: u16 = 64;
-const LEN: usize = 64;
-const TX_BUFS: u64 = 0x100_0000;
-const BUF: u64 = 2048;
-const RX_BUFS: u64 = 0x200_0000;
-
 // ---------------------------------------------------------------------------------
-// The rings: as in bridge.rs.
-
-struct Queue {
-    drv: DriverRing,
-    q: NetQueue,
-    heads: Vec<u16>,
-}
-
-impl Queue {
-    fn new(mem: &Arc<GuestMemoryMmap<()>>, ring_at: u64, mergeable: bool) -> Queue {
-        let layout = Layout::contiguous(GuestAddress(ring_at), QSIZE).unwrap();
-        let drv = DriverRing::new(mem.clone(), layout, false).unwrap();
-        let ring = SplitRing::new(Arc::new(MemTable::new(mem.clone())), &drv.ring_config())
-            .expect("valid ring");
-        Queue {
-            drv,
-            q: NetQueue::new(ring, VNET_HDR_LEN, mergeable, Box::new(|| {})),
-            heads: Vec::new(),
-        }
-    }
-
-    fn repost(&mut self) {
-        while self.drv.pop_used().unwrap().is_some() {}
-        self.drv.offer(&self.heads).unwrap();
-    }
-}
+// The rings (benches/common/rings.rs) and the worker's state around them.
 
 /// Port 0's (`a`) transmit ring, and a receive ring for each of `ports` ports.
 struct Rig {
@@ -120,26 +86,7 @@ struct Rig {
 impl Rig {
     /// `outputs`: the worker's output batches, one per port and virtual port.
     fn new(ports: usize, outputs: usize) -> Rig {
-        let mem =
-            Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM_SIZE)]).unwrap());
-        let mut tx = Queue::new(&mem, 0, false);
-        let mut rx: Vec<Queue> = (0..ports)
-            .map(|p| Queue::new(&mem, 0x1_0000 * (p as u64 + 1), true))
-            .collect();
-        for h in 0..N {
-            let at = GuestAddress(TX_BUFS + u64::from(h) * BUF);
-            tx.drv
-                .write_chain(h, &[Buffer::readable(at, (VNET_HDR_LEN + LEN) as u32)])
-                .unwrap();
-            tx.heads.push(h);
-            for (p, q) in rx.iter_mut().enumerate() {
-                let at = GuestAddress(RX_BUFS + (p as u64 * 256 + u64::from(h)) * BUF);
-                q.drv
-                    .write_chain(h, &[Buffer::writable(at, BUF as u32)])
-                    .unwrap();
-                q.heads.push(h);
-            }
-        }
+        let (mem, tx, rx) = rings(ports);
         Rig {
             mem,
             tx,

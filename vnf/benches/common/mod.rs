@@ -1,9 +1,10 @@
-//! What the LPM and routing benchmarks share: random input, route tables, timing
+//! What the benchmarks share: random input, route tables, the switch's rings, timing
 //! rounds, the nominal clock.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+pub mod rings;
 pub mod tables;
 
 pub use vnf::testing::SplitMix64 as Rng;
