@@ -5,6 +5,7 @@
 //! one header copy, a few stores and a handful of additions (RFC 1624 style incremental
 //! checksums) instead of a pass over the frame.
 
+use crate::l3::checksum;
 use std::net::IpAddr;
 
 /// RFC 2544 frame sizes include the frame check sequence, which the virtio wire omits.
@@ -142,8 +143,8 @@ impl Template {
                 ip[9] = PROTO_UDP;
                 ip[12..16].copy_from_slice(&s.octets());
                 ip[16..20].copy_from_slice(&d.octets());
-                ip_sum = sum_words(ip);
-                udp_sum += sum_words(&ip[12..20]);
+                ip_sum = checksum::sum(ip, 0);
+                udp_sum += checksum::sum(&ip[12..20], 0);
             }
             (IpVersion::V6, IpAddr::V6(s), IpAddr::V6(d)) => {
                 hdr[off..off + 2].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
@@ -153,7 +154,7 @@ impl Template {
                 ip[7] = TTL;
                 ip[8..24].copy_from_slice(&s.octets());
                 ip[24..40].copy_from_slice(&d.octets());
-                udp_sum += sum_words(&ip[8..40]);
+                udp_sum += checksum::sum(&ip[8..40], 0);
             }
             _ => panic!("flow addresses do not match the layout's IP version"),
         }
@@ -194,7 +195,7 @@ impl SizePlan {
         let compact = wire_len - layout.header_len() < SIG_FULL;
         let magic = if compact { MAGIC_COMPACT } else { MAGIC_FULL };
         // The length appears twice: in the pseudo-header and in the UDP header.
-        let udp_fixed = 2 * u32::from(udp_len) + sum_words(&magic);
+        let udp_fixed = 2 * u32::from(udp_len) + checksum::sum(&magic, 0);
         SizePlan {
             frame_size,
             wire_len,
@@ -413,19 +414,6 @@ impl FrameSize {
 
 fn be16(b: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(off)?, *b.get(off + 1)?]))
-}
-
-/// One's-complement sum of big-endian 16-bit words, unfolded; an odd tail is padded.
-pub fn sum_words(b: &[u8]) -> u32 {
-    let mut chunks = b.chunks_exact(2);
-    let mut s: u32 = chunks
-        .by_ref()
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    if let [last] = chunks.remainder() {
-        s += u32::from(*last) << 8;
-    }
-    s
 }
 
 #[inline]

@@ -85,6 +85,7 @@ impl Ctx<'_> {
         }
         let mut last: Option<(u16, u128, [u8; 6])> = None;
         let mut run = Run { oif: 0, n: 0 };
+        let rx = &self.counters.ifaces[self.in_if as usize].rx;
         for (i, mut pkt) in batch.drain().enumerate() {
             let Some((oif, key, port)) = self.fast_hop(plain, i, hop[i], dst[i], &pkt) else {
                 let _ = rest.push(pkt);
@@ -116,8 +117,7 @@ impl Ctx<'_> {
                 run.oif = oif;
             }
             run.n += 1;
-            let c = &self.counters.ifaces[self.in_if as usize];
-            push_out(port, pkt, self.tx.pool, self.tx.out, &c.rx, self.tx.flush);
+            push_out(port, pkt, self.tx.pool, self.tx.out, rx, self.tx.flush);
         }
         self.count_tx(&mut run);
     }
