@@ -273,6 +273,73 @@ fn learning_flooding_and_moves() {
     r.vnf.assert_running();
 }
 
+/// Every decision of the bridge inside one burst (the batch path decides a batch in
+/// stages, not frame by frame): several sources learned, known and unknown destinations,
+/// a frame to its own sender's member, each port receiving its frames in order.
+#[test]
+fn one_burst_mixing_every_decision() {
+    let _serial = serial();
+    let mut r = Rig::start(
+        "l2-burst-mix",
+        &[("a", ""), ("b", ""), ("c", "")],
+        "bridges:\n  - { name: br0, members: [a, b, c] }\n",
+    );
+    // b and c announce themselves; a's senders are new to the bridge.
+    r.send("b", &frame(BCAST, mac(0xb), &[], 46, 0));
+    r.send("c", &frame(BCAST, mac(0xc), &[], 46, 0));
+    // (destination, source) of each frame, all sent from a in one burst.
+    let plan: Vec<([u8; 6], [u8; 6])> = (0..32u8)
+        .map(|i| match i % 4 {
+            0 => (mac(0xb), mac(0xa0 + i % 3)),
+            1 => (mac(0xc), mac(0xa0 + i % 3)),
+            // Unknown: flooded to b and c.
+            2 => (mac(0x55), mac(0xa0)),
+            // a0 was learned on a by the frames before: not sent back to a.
+            _ => (mac(0xa0), mac(0xa1)),
+        })
+        .collect();
+    let frames: Vec<Vec<u8>> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, (d, s))| frame(*d, *s, &[], 46, i as u8))
+        .collect();
+    let a = r.port("a");
+    let sent = r.qs[a].tx.send(frames.len(), |i, buf| {
+        buf[..frames[i].len()].copy_from_slice(&frames[i]);
+        frames[i].len()
+    });
+    assert_eq!(sent, frames.len());
+    let got = r.collect();
+    let want = |to: u8| -> Vec<Vec<u8>> {
+        (0..32)
+            .filter(|i| i % 4 == 2 || (to == 0xb && i % 4 == 0) || (to == 0xc && i % 4 == 1))
+            .map(|i| frames[i].clone())
+            .collect()
+    };
+    assert!(got[a].is_empty(), "a received {} frames", got[a].len());
+    assert!(
+        got[r.port("b")] == want(0xb),
+        "b: {:02x?}",
+        got[r.port("b")]
+    );
+    assert!(
+        got[r.port("c")] == want(0xc),
+        "c: {:02x?}",
+        got[r.port("c")]
+    );
+    let s = r.stats();
+    assert_eq!(member_counter(&s, "br0", "a", "learned"), 3, "{s}");
+    assert_eq!(member_counter(&s, "br0", "a", "rx_packets"), 32, "{s}");
+    assert_eq!(member_counter(&s, "br0", "a", "flooded"), 8, "{s}");
+    assert_eq!(
+        member_counter(&s, "br0", "b", "tx_packets"),
+        8 + 8 + 1,
+        "{s}"
+    );
+    assert_eq!(drops(&s, "a", "same_interface"), 8, "{s}");
+    r.vnf.assert_running();
+}
+
 #[test]
 fn mac_limit_and_static_entries() {
     let _serial = serial();

@@ -6,7 +6,8 @@
 //! - `bridge_learned`: two members, both addresses learned (the ratio the L2 issue asks
 //!   for: at least 0.9 of `xconnect`).
 //! - `bridge_per_frame`: as `bridge_learned` but alternating between two destinations,
-//!   so every frame takes the per-frame decision (all table reads hit the cache).
+//!   so no shortcut applies: every frame is looked up and sorted into its output on its
+//!   own (all table reads hit the cache).
 //! - `bridge_1M_random`: a million learned addresses, every frame to a random one of
 //!   them (the table is far larger than the caches; at least 0.7 of `xconnect`).
 //! - `learn_new`: every frame has a source never seen before (learning rate).

@@ -8,6 +8,7 @@ use virtio::counters::Counter;
 use virtio::{DropReason, QueueCounters};
 
 use super::config::{Bridge, Member, Mode, L2};
+use super::fast;
 use super::mactable::{key, Learned};
 use super::wire::{self, Tag, ETH_HEADER, TAG_LEN, TPID_8021Q, VID_RESERVED};
 
@@ -132,15 +133,15 @@ struct Last {
 }
 
 /// Where a frame entered the bridge.
-struct Ingress<'a> {
-    bi: u16,
-    mi: u16,
-    bridge: &'a Bridge,
-    counters: &'a MemberCounters,
+pub(super) struct Ingress<'a> {
+    pub bi: u16,
+    pub mi: u16,
+    pub bridge: &'a Bridge,
+    pub counters: &'a MemberCounters,
     /// Index of `counters` in the worker's member counters.
-    counter: usize,
-    vlan: u16,
-    pcp: u16,
+    pub counter: usize,
+    pub vlan: u16,
+    pub pcp: u16,
 }
 
 /// Bridges `batch`, received on `in_port`; frames to transmit are appended to `out`,
@@ -173,6 +174,10 @@ pub fn bridge_batch(
     });
     if let Some(a) = &access {
         if whole_batch(a, batch, port.mtu, now, pool, out, counters, flush) {
+            return;
+        }
+        if fast::bridge_access_batch(l2, a, port.mtu, now, batch, pool, out, rx, counters, flush) {
+            out.tx.flush(counters, tx_packets);
             return;
         }
         // Start the first destinations' table reads; the loop keeps PREFETCH_AHEAD
@@ -498,7 +503,7 @@ fn classify_vlan(mode: &Mode, pkt: &mut Packet) -> Result<(u16, u16), DropReason
 }
 
 #[inline]
-fn learn(bridge: &Bridge, src_key: u64, mi: u16, now: u32, counters: &L2Counters) {
+pub(super) fn learn(bridge: &Bridge, src_key: u64, mi: u16, now: u32, counters: &L2Counters) {
     let mc = |m: u16| &counters.members[bridge.members[m as usize].counter];
     match bridge.table.learn(src_key, mi, now) {
         Learned::Known | Learned::StaticElsewhere => {}
@@ -510,7 +515,7 @@ fn learn(bridge: &Bridge, src_key: u64, mi: u16, now: u32, counters: &L2Counters
 
 /// Sends a copy of `pkt` to every member of `vlan` but `from`.
 #[allow(clippy::too_many_arguments)]
-fn flood(
+pub(super) fn flood(
     l2: &L2,
     bridge: &Bridge,
     from: u16,
@@ -562,7 +567,7 @@ fn copy(pool: &mut Pool, pkt: &Packet) -> Option<Packet> {
 /// the frame on the member's port.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn emit(
+pub(super) fn emit(
     l2: &L2,
     bridge: &Bridge,
     m: u16,

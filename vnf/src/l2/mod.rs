@@ -1,6 +1,7 @@
 //! Layer 2: Ethernet and VLAN tags, bridge domains with MAC learning.
 
 pub mod config;
+mod fast;
 pub mod forward;
 pub mod mactable;
 pub mod wire;

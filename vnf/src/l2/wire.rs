@@ -32,6 +32,7 @@ impl Tag {
     }
 }
 
+#[inline]
 pub fn is_tpid(ethertype: u16) -> bool {
     ethertype == TPID_8021Q || ethertype == TPID_8021AD
 }
