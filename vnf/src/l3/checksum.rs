@@ -43,6 +43,23 @@ pub fn verify(data: &[u8], initial: u32) -> bool {
     finish(sum(data, initial)) == 0
 }
 
+/// Whether a 20-byte IPv4 header (no options), checksum field included, sums
+/// correctly: the forwarding path's check, with no loop and no folding.
+///
+/// Two facts of the ones' complement sum make it cheap. It is the plain integer sum of
+/// the 16-bit words taken modulo 0xffff (2^16 is 1 modulo 0xffff, so the carries that
+/// wrap around are already counted), with a non-zero multiple read as 0xffff; and so
+/// the words may be added 32 bits at a time, in either byte order (swapping a word's
+/// bytes multiplies it by 256 modulo 0xffff, which is prime to 256). A header is
+/// correct when that sum is 0xffff: the integer sum of its five native 32-bit words is
+/// a non-zero multiple of 0xffff.
+#[inline(always)]
+pub fn verify_ipv4_header(h: &[u8; 20]) -> bool {
+    let w = |at: usize| u64::from(u32::from_ne_bytes(h[at..at + 4].try_into().expect("4")));
+    let s = w(0) + w(4) + w(8) + w(12) + w(16);
+    s % 0xffff == 0 && s != 0
+}
+
 /// The checksum field after one 16-bit word of the covered data changed from `old` to
 /// `new` (RFC 1624, equation 3: HC' = ~(~HC + ~m + m')).
 #[inline]
@@ -104,6 +121,32 @@ mod tests {
         zeroed[10] = 0;
         zeroed[11] = 0;
         assert_eq!(finish(sum(&zeroed, 0)), 0xb861);
+    }
+
+    #[test]
+    fn header_verification_agrees_with_the_definition() {
+        let mut rng = SplitMix64(5);
+        let mut good = 0;
+        for i in 0..200_000 {
+            let mut h = [0u8; 20];
+            for b in h.iter_mut() {
+                *b = rng.u32() as u8;
+            }
+            if i % 2 == 0 {
+                // Half the cases with a correct checksum, the rest almost all wrong.
+                h[10] = 0;
+                h[11] = 0;
+                let c = finish(sum(&h, 0));
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            let want = verify(&h, 0);
+            good += usize::from(want);
+            assert_eq!(verify_ipv4_header(&h), want, "{h:02x?}");
+        }
+        assert!(good >= 100_000);
+        // The edge cases: all zero (sums to 0, not 0xffff), all ones (0xffff).
+        assert!(!verify_ipv4_header(&[0; 20]));
+        assert_eq!(verify_ipv4_header(&[0xff; 20]), verify(&[0xff; 20], 0));
     }
 
     #[test]

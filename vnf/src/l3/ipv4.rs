@@ -91,18 +91,26 @@ pub fn parse(l3: &[u8]) -> Result<V4, V4Error> {
 /// left as it is rather than wrapped.
 #[inline]
 pub fn decrement_ttl(l3: &mut [u8]) {
-    let Some(h) = l3.first_chunk_mut::<HEADER>() else {
-        return;
-    };
-    if h[8] == 0 {
-        return;
+    if let Some(h) = l3.first_chunk_mut::<HEADER>() {
+        if h[8] != 0 {
+            decrement_nonzero_ttl(h);
+        }
     }
-    // TTL shares its 16-bit word with the protocol: the checksum sees that word change.
-    let old = u16::from_be_bytes([h[8], h[9]]);
-    let new = old - 0x100;
+}
+
+/// `decrement_ttl` for a header whose TTL is known to be above 0 (the fast path has
+/// checked it for the whole batch).
+#[inline(always)]
+pub fn decrement_nonzero_ttl(h: &mut [u8; HEADER]) {
+    debug_assert!(h[8] != 0);
+    // TTL shares its 16-bit word with the protocol, and that word falls by 0x100:
+    // RFC 1624's HC' = ~(~HC + ~m + m') with ~m + m' = 0xffff - 0x100. One fold is
+    // enough: 0xffff + 0xfeff carries once and the folded sum stays below 0xffff.
     let check = u16::from_be_bytes([h[10], h[11]]);
-    h[8] -= 1;
-    h[10..12].copy_from_slice(&checksum::update16(check, old, new).to_be_bytes());
+    let s = u32::from(!check) + 0xfeff;
+    let s = (s & 0xffff) + (s >> 16);
+    h[8] = h[8].wrapping_sub(1);
+    h[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
 }
 
 /// Writes a 20-byte header (no options, TOS 0, DF clear, the given id and TTL) with
