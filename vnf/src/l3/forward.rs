@@ -15,7 +15,7 @@ use super::arp::{self, Arp};
 use super::fragment::Fragmenter;
 use super::icmp::{self, Icmp4Error, Icmp6Error};
 use super::neighbor::{v4_key, Resolve};
-use super::pending::{Pending, Released};
+use super::pending::{self, Pending, Released};
 use super::ratelimit::{TokenBucket, ICMP_BURST, ICMP_RATE};
 use super::router::{Egress, NextHop, Router};
 use super::{ipv4, ipv6, nd};
@@ -85,6 +85,12 @@ pub struct L3Worker {
     pub(super) conflict_logged: Option<u64>,
     /// The frames of a batch that the IPv4 fast path leaves to the general path.
     rest: Option<Batch>,
+    /// What one poll of `pending` hands back for this worker to act on once the poll
+    /// is over (held packets that expired, with the interface each came in on, and
+    /// neighbors to ask again). Sized for the most one poll can hand back, so never
+    /// grown on the forwarding path.
+    expired: Vec<(u16, Packet)>,
+    asks: Vec<(u16, u128)>,
 }
 
 impl L3Worker {
@@ -106,6 +112,8 @@ impl L3Worker {
             next_look: 0,
             conflict_logged: None,
             rest: Some(Batch::default()),
+            expired: Vec::with_capacity(pending::NEIGHBORS * pending::PER_NEIGHBOR),
+            asks: Vec::with_capacity(pending::NEIGHBORS),
         }
     }
 }
@@ -190,23 +198,68 @@ impl<'a> Ctx<'a> {
         self.w.rest = Some(rest);
     }
 
-    /// Sends every held packet whose neighbor has been resolved since, and drops those
-    /// that waited too long. For the worker's poll loop, while any are held.
+    /// Sends every held packet whose neighbor has been resolved since, drops (telling
+    /// their senders) those that waited too long, and asks again for neighbors whose
+    /// solicitation is due. For the worker's poll loop, while any are held.
     pub fn release_pending(&mut self) {
         let (r, tx, counters, now) = (self.r, &mut self.tx, self.counters, self.now);
         let L3Worker {
-            pending, inject, ..
+            pending,
+            inject,
+            expired,
+            asks,
+            ..
         } = &mut *self.w;
         let mut inject = InjectRef(Some(inject));
         pending.poll(&r.neighbors, now, &mut |rel| match rel {
             Released::Ready { iface, mac, pkt } => {
                 send_to(r, tx, &mut inject, counters, iface, mac, pkt)
             }
-            Released::Expired { pkt } => {
+            Released::Expired { pkt, from } => {
                 counters.unresolved.add(1);
-                tx.pool.free(pkt);
+                if expired.len() < expired.capacity() {
+                    expired.push((from, pkt));
+                } else {
+                    tx.pool.free(pkt);
+                }
+            }
+            Released::Ask { iface, addr } => {
+                if asks.len() < asks.capacity() {
+                    asks.push((iface, addr));
+                }
             }
         });
+        let mut expired = std::mem::take(&mut self.w.expired);
+        for (from, pkt) in expired.drain(..) {
+            self.unreachable(from, pkt);
+        }
+        self.w.expired = expired;
+        let mut asks = std::mem::take(&mut self.w.asks);
+        for (iface, addr) in asks.drain(..) {
+            self.solicit(iface, addr, None);
+        }
+        self.w.asks = asks;
+    }
+
+    /// Frees `pkt`, which came in on `ri` and could not be delivered because its next
+    /// hop never answered, and tells its sender: ICMP host unreachable or ICMPv6
+    /// address unreachable, as Linux does when neighbor resolution fails.
+    fn unreachable(&mut self, ri: u16, pkt: Packet) {
+        let l3 = &pkt.data()[ETH_HEADER.min(pkt.len())..];
+        match wire::ethertype(pkt.data()) {
+            ETHERTYPE_IPV4 => {
+                if let Ok(h) = ipv4::parse(l3) {
+                    self.icmp4(ri, &pkt, &h, Icmp4Error::HostUnreachable);
+                }
+            }
+            ETHERTYPE_IPV6 => {
+                if let Ok(h) = ipv6::parse(l3) {
+                    self.icmp6(ri, &pkt, &h, Icmp6Error::AddressUnreachable);
+                }
+            }
+            _ => {}
+        }
+        self.tx.pool.free(pkt);
     }
 
     fn ipv4(&mut self, ri: u16, mut pkt: Packet, fast: &mut Option<Fast>) {
@@ -733,7 +786,14 @@ impl<'a> Ctx<'a> {
                 self.hold(oif, key, pkt);
                 None
             }
-            Resolve::Failed | Resolve::Full => {
+            Resolve::Failed => {
+                self.counters.ifaces[self.in_if as usize]
+                    .rx
+                    .drop(DropReason::Unresolved, 1);
+                self.unreachable(self.in_if, pkt);
+                None
+            }
+            Resolve::Full => {
                 self.drop(pkt, DropReason::Unresolved);
                 None
             }
@@ -741,7 +801,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn hold(&mut self, oif: u16, key: u128, pkt: Packet) {
-        if let Some(old) = self.w.pending.hold(oif, key, pkt, self.now) {
+        if let Some(old) = self.w.pending.hold(oif, key, pkt, self.now, self.in_if) {
             self.drop(old, DropReason::Unresolved);
         }
     }

@@ -5,7 +5,9 @@
 //! `unres_qlen`): the first packets of a flow (a TCP SYN, a DNS query) would otherwise
 //! be lost and retransmitted only after a timeout of a second or more. The worker polls
 //! the queue while it is not empty; packets go out as soon as the address is known and
-//! are dropped when resolution fails or takes longer than [`HOLD_MS`].
+//! are dropped when resolution fails or takes longer than [`HOLD_MS`]. The polling also
+//! repeats the solicitation every `RETRANS_MS` while packets wait, as Linux's neighbor
+//! timer does, so that a lost request or reply costs a second, not the packets.
 //!
 //! Everything is in fixed arrays owned by one worker: no allocation, no atomics, and
 //! searches are linear over [`NEIGHBORS`] entries, which only packets to unresolved
@@ -13,7 +15,7 @@
 
 use packet::{Packet, Pool};
 
-use super::neighbor::{Neighbors, State};
+use super::neighbor::{Neighbors, Resolve, State};
 
 /// Distinct addresses held at once per worker.
 pub const NEIGHBORS: usize = 64;
@@ -31,9 +33,13 @@ pub enum Released {
         mac: [u8; 6],
         pkt: Packet,
     },
-    /// Resolution failed or took too long: the caller frees `pkt` and counts a drop
-    /// (and may send ICMP unreachable).
-    Expired { pkt: Packet },
+    /// Resolution failed or took too long: the caller frees `pkt` and counts a drop,
+    /// and may tell the sender (ICMP host / address unreachable) through router
+    /// interface `from`, where the packet came in.
+    Expired { pkt: Packet, from: u16 },
+    /// Packets still wait for `addr` on `iface` and its solicitation is due again: the
+    /// caller sends one (the neighbor table has recorded it, so one worker does).
+    Ask { iface: u16, addr: u128 },
 }
 
 /// The packets held for one address, oldest first, in a ring.
@@ -49,11 +55,13 @@ struct Queue {
     since: [u64; PER_NEIGHBOR],
     /// Arrival number of each packet, across all queues: the release order.
     order: [u64; PER_NEIGHBOR],
+    /// Router interface each packet came in on.
+    from: [u16; PER_NEIGHBOR],
 }
 
 impl Queue {
     /// Appends `pkt`; if the queue was full, returns the oldest packet it displaced.
-    fn push(&mut self, pkt: Packet, now: u64, order: u64) -> Option<Packet> {
+    fn push(&mut self, pkt: Packet, now: u64, order: u64, from: u16) -> Option<(Packet, u16)> {
         let dropped = if self.len == PER_NEIGHBOR {
             self.pop()
         } else {
@@ -63,22 +71,24 @@ impl Queue {
         self.pkts[at] = Some(pkt);
         self.since[at] = now;
         self.order[at] = order;
+        self.from[at] = from;
         self.len += 1;
         dropped
     }
 
-    fn pop(&mut self) -> Option<Packet> {
+    /// The oldest packet and the interface it came in on.
+    fn pop(&mut self) -> Option<(Packet, u16)> {
         if self.len == 0 {
             return None;
         }
-        let pkt = self.pkts[self.head].take();
+        let at = self.head;
         self.head = (self.head + 1) % PER_NEIGHBOR;
         self.len -= 1;
-        pkt
+        self.pkts[at].take().map(|p| (p, self.from[at]))
     }
 
     /// The oldest packet, if it has waited `HOLD_MS`.
-    fn pop_expired(&mut self, now: u64) -> Option<Packet> {
+    fn pop_expired(&mut self, now: u64) -> Option<(Packet, u16)> {
         if self.len > 0 && now.saturating_sub(self.since[self.head]) >= HOLD_MS {
             self.pop()
         } else {
@@ -121,10 +131,18 @@ impl Pending {
         }
     }
 
-    /// Holds `pkt` for (iface, addr). Returns a packet the caller must free and count
-    /// as dropped: the oldest held for that address when its queue is full, or `pkt`
-    /// itself when all NEIGHBORS slots are busy with other addresses.
-    pub fn hold(&mut self, iface: u16, addr: u128, pkt: Packet, now: u64) -> Option<Packet> {
+    /// Holds `pkt`, which came in on router interface `from`, for (iface, addr).
+    /// Returns a packet the caller must free and count as dropped: the oldest held for
+    /// that address when its queue is full, or `pkt` itself when all NEIGHBORS slots
+    /// are busy with other addresses.
+    pub fn hold(
+        &mut self,
+        iface: u16,
+        addr: u128,
+        pkt: Packet,
+        now: u64,
+        from: u16,
+    ) -> Option<Packet> {
         let order = self.next_order;
         self.next_order += 1;
         if let Some(q) = self
@@ -132,7 +150,7 @@ impl Pending {
             .iter_mut()
             .find(|q| q.used && q.iface == iface && q.addr == addr)
         {
-            return q.push(pkt, now, order);
+            return q.push(pkt, now, order, from).map(|(p, _)| p);
         }
         let Some(q) = self.queues.iter_mut().find(|q| !q.used) else {
             return Some(pkt);
@@ -141,7 +159,7 @@ impl Pending {
         q.iface = iface;
         q.addr = addr;
         self.used += 1;
-        q.push(pkt, now, order)
+        q.push(pkt, now, order, from).map(|(p, _)| p)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -150,8 +168,8 @@ impl Pending {
 
     /// Called from the worker's poll loop while not empty: releases every packet whose
     /// neighbor now resolves to a MAC (Reachable, Stale or Static), in arrival order
-    /// (across addresses too), and expires those whose neighbor is gone or failed, or
-    /// that waited HOLD_MS.
+    /// (across addresses too), expires those whose neighbor is gone or failed, or that
+    /// waited HOLD_MS, and asks again for neighbors whose solicitation is due.
     pub fn poll(&mut self, neighbors: &Neighbors, now: u64, out: &mut dyn FnMut(Released)) {
         let mut verdicts = [Verdict::Waiting; NEIGHBORS];
         for (q, v) in self.queues.iter_mut().zip(verdicts.iter_mut()) {
@@ -160,19 +178,32 @@ impl Pending {
             }
             *v = match neighbors.lookup(q.iface, q.addr) {
                 Some(e) if e.state != State::Incomplete => Verdict::Ready(e.mac),
-                Some(_) if !neighbors.failed(q.iface, q.addr, now) => Verdict::Waiting,
-                _ => Verdict::Failed,
+                // Incomplete: `resolve` says whether a solicitation is due (and to
+                // exactly one asker among the workers) or resolution has failed.
+                Some(_) => match neighbors.resolve(q.iface, q.addr, now) {
+                    Resolve::Mac(mac) | Resolve::MacAndProbe(mac) => Verdict::Ready(mac),
+                    Resolve::Solicit => {
+                        out(Released::Ask {
+                            iface: q.iface,
+                            addr: q.addr,
+                        });
+                        Verdict::Waiting
+                    }
+                    Resolve::Wait => Verdict::Waiting,
+                    Resolve::Failed | Resolve::Full => Verdict::Failed,
+                },
+                None => Verdict::Failed,
             };
             match v {
                 Verdict::Ready(_) => {}
                 Verdict::Waiting => {
-                    while let Some(pkt) = q.pop_expired(now) {
-                        out(Released::Expired { pkt });
+                    while let Some((pkt, from)) = q.pop_expired(now) {
+                        out(Released::Expired { pkt, from });
                     }
                 }
                 Verdict::Failed => {
-                    while let Some(pkt) = q.pop() {
-                        out(Released::Expired { pkt });
+                    while let Some((pkt, from)) = q.pop() {
+                        out(Released::Expired { pkt, from });
                     }
                 }
             }
@@ -203,7 +234,7 @@ impl Pending {
                 return;
             };
             let q = &mut self.queues[i];
-            if let Some(pkt) = q.pop() {
+            if let Some((pkt, _)) = q.pop() {
                 out(Released::Ready {
                     iface: q.iface,
                     mac,
@@ -216,7 +247,7 @@ impl Pending {
     /// Frees every held packet (worker shutdown).
     pub fn clear(&mut self, pool: &mut Pool) {
         for q in self.queues.iter_mut().filter(|q| q.used) {
-            while let Some(pkt) = q.pop() {
+            while let Some((pkt, _)) = q.pop() {
                 pool.free(pkt);
             }
             q.used = false;
@@ -262,10 +293,11 @@ mod tests {
                 ready.push((tag(&pkt), iface, mac));
                 freed.push(pkt);
             }
-            Released::Expired { pkt } => {
+            Released::Expired { pkt, .. } => {
                 expired.push(tag(&pkt));
                 freed.push(pkt);
             }
+            Released::Ask { .. } => {}
         });
         for p in freed {
             pool.free(p);
@@ -288,7 +320,7 @@ mod tests {
         // Interleaved arrivals for two addresses.
         for (t, a) in [(1, 1), (2, 2), (3, 1), (4, 2), (5, 1)] {
             let p = packet(&mut pool, t);
-            assert!(pending.hold(a as u16, addr(a), p, 10).is_none());
+            assert!(pending.hold(a as u16, addr(a), p, 10, 0).is_none());
         }
         assert!(!pending.is_empty());
         // Nothing resolved yet: nothing moves.
@@ -318,8 +350,8 @@ mod tests {
         let mut pending = Pending::new();
         n.resolve(1, addr(1), 0);
         n.resolve(1, addr(2), 0);
-        pending.hold(1, addr(1), packet(&mut pool, 1), 0);
-        pending.hold(1, addr(2), packet(&mut pool, 2), 0);
+        pending.hold(1, addr(1), packet(&mut pool, 1), 0, 0);
+        pending.hold(1, addr(2), packet(&mut pool, 2), 0, 0);
         n.add_static(1, addr(2), MAC2);
         assert_eq!(
             poll(&mut pending, &n, 5, &mut pool),
@@ -344,12 +376,18 @@ mod tests {
         let mut pending = Pending::new();
         n.resolve(1, addr(1), 0);
         for t in 0..PER_NEIGHBOR as u8 {
-            assert!(pending.hold(1, addr(1), packet(&mut pool, t), 0).is_none());
+            assert!(pending
+                .hold(1, addr(1), packet(&mut pool, t), 0, 0)
+                .is_none());
         }
-        let dropped = pending.hold(1, addr(1), packet(&mut pool, 100), 0).unwrap();
+        let dropped = pending
+            .hold(1, addr(1), packet(&mut pool, 100), 0, 0)
+            .unwrap();
         assert_eq!(tag(&dropped), 0);
         pool.free(dropped);
-        let dropped = pending.hold(1, addr(1), packet(&mut pool, 101), 0).unwrap();
+        let dropped = pending
+            .hold(1, addr(1), packet(&mut pool, 101), 0, 0)
+            .unwrap();
         assert_eq!(tag(&dropped), 1);
         pool.free(dropped);
         n.confirm(1, addr(1), MAC, 1);
@@ -366,17 +404,17 @@ mod tests {
         let mut pending = Pending::new();
         for a in 0..NEIGHBORS as u32 {
             assert!(pending
-                .hold(1, addr(a), packet(&mut pool, a as u8), 0)
+                .hold(1, addr(a), packet(&mut pool, a as u8), 0, 0)
                 .is_none());
         }
         let refused = pending
-            .hold(1, addr(1000), packet(&mut pool, 200), 0)
+            .hold(1, addr(1000), packet(&mut pool, 200), 0, 0)
             .unwrap();
         assert_eq!(tag(&refused), 200);
         pool.free(refused);
         // A held address still takes more packets.
         assert!(pending
-            .hold(1, addr(5), packet(&mut pool, 201), 0)
+            .hold(1, addr(5), packet(&mut pool, 201), 0, 0)
             .is_none());
         // Once a slot empties, a new address fits.
         n.confirm(1, addr(0), MAC, 1);
@@ -386,7 +424,7 @@ mod tests {
         let (ready, _) = poll(&mut pending, &n, 2, &mut pool);
         assert_eq!(ready, vec![(0, 1, MAC)]);
         assert!(pending
-            .hold(1, addr(1000), packet(&mut pool, 202), 2)
+            .hold(1, addr(1000), packet(&mut pool, 202), 2, 0)
             .is_none());
         pending.clear(&mut pool);
         assert_eq!(pool.available(), pool.capacity());
@@ -398,8 +436,8 @@ mod tests {
         let n = Neighbors::new(16);
         let mut pending = Pending::new();
         n.resolve(1, addr(1), 0);
-        pending.hold(1, addr(1), packet(&mut pool, 1), 0);
-        pending.hold(1, addr(1), packet(&mut pool, 2), 500);
+        pending.hold(1, addr(1), packet(&mut pool, 1), 0, 0);
+        pending.hold(1, addr(1), packet(&mut pool, 2), 500, 0);
         // Still resolving: each packet goes HOLD_MS after its own arrival.
         assert_eq!(
             poll(&mut pending, &n, HOLD_MS - 1, &mut pool),
@@ -429,7 +467,7 @@ mod tests {
         let base = 1_000_000;
         for k in 0..u64::from(MAX_SOLICIT) {
             assert_eq!(n.resolve(1, a, base + k * RETRANS_MS), Resolve::Solicit);
-            pending.hold(1, a, packet(&mut pool, k as u8), base + k * RETRANS_MS);
+            pending.hold(1, a, packet(&mut pool, k as u8), base + k * RETRANS_MS, 0);
         }
         let last = base + u64::from(MAX_SOLICIT - 1) * RETRANS_MS;
         assert_eq!(
@@ -443,8 +481,45 @@ mod tests {
             (vec![], vec![0, 1, 2])
         );
         // An address with no entry at all (aged out, or never created).
-        pending.hold(1, addr(9), packet(&mut pool, 9), 0);
+        pending.hold(1, addr(9), packet(&mut pool, 9), 0, 0);
         assert_eq!(poll(&mut pending, &n, 1, &mut pool), (vec![], vec![9]));
+        assert!(pending.is_empty());
+        assert_eq!(pool.available(), 16);
+    }
+
+    #[test]
+    fn waiting_packets_repeat_the_solicitation_then_expire_with_their_interface() {
+        let mut pool = Pool::new(16).unwrap();
+        let n = Neighbors::new(16);
+        let mut pending = Pending::new();
+        let a = addr(3);
+        // The first packet's own solicitation, at 0; it came in on interface 7.
+        assert_eq!(n.resolve(2, a, 0), Resolve::Solicit);
+        pending.hold(2, a, packet(&mut pool, 1), 0, 7);
+        pending.hold(2, a, packet(&mut pool, 2), 10, 5);
+        // (asks, expired (tag, from)) of one poll at `t`.
+        let mut at = |t: u64| {
+            let mut asks = Vec::new();
+            let mut expired = Vec::new();
+            pending.poll(&n, t, &mut |r| match r {
+                Released::Ask { iface, addr } => asks.push((iface, addr)),
+                Released::Expired { pkt, from } => {
+                    expired.push((tag(&pkt), from));
+                    pool.free(pkt);
+                }
+                Released::Ready { .. } => panic!("nothing resolved"),
+            });
+            (asks, expired)
+        };
+        assert_eq!(at(RETRANS_MS - 1), (vec![], vec![]));
+        // Due again: asked once, however often the worker polls.
+        assert_eq!(at(RETRANS_MS), (vec![(2, a)], vec![]));
+        assert_eq!(at(RETRANS_MS + 1), (vec![], vec![]));
+        assert_eq!(at(2 * RETRANS_MS), (vec![(2, a)], vec![]));
+        assert_eq!(u64::from(MAX_SOLICIT), 3);
+        // Three asked and no answer a second after the last: both packets go, each
+        // with the interface it came in on.
+        assert_eq!(at(3 * RETRANS_MS), (vec![], vec![(1, 7), (2, 5)]));
         assert!(pending.is_empty());
         assert_eq!(pool.available(), 16);
     }
@@ -454,7 +529,7 @@ mod tests {
         let mut pool = Pool::new(64).unwrap();
         let mut pending = Pending::new();
         for k in 0..40u32 {
-            let dropped = pending.hold(1, addr(k % 7), packet(&mut pool, k as u8), 0);
+            let dropped = pending.hold(1, addr(k % 7), packet(&mut pool, k as u8), 0, 0);
             if let Some(p) = dropped {
                 pool.free(p);
             }
@@ -464,7 +539,9 @@ mod tests {
         assert!(pending.is_empty());
         assert_eq!(pool.available(), 64);
         // Usable again after clearing.
-        assert!(pending.hold(1, addr(1), packet(&mut pool, 1), 0).is_none());
+        assert!(pending
+            .hold(1, addr(1), packet(&mut pool, 1), 0, 0)
+            .is_none());
         pending.clear(&mut pool);
         assert_eq!(pool.available(), 64);
     }
