@@ -1577,3 +1577,92 @@ fn subinterface_and_bridge_router_interfaces() {
     assert_eq!(entries[0].interface, "d", "{s}");
     r.vnf.assert_running();
 }
+
+/// A VLAN-aware bridge with a router interface in each of two VLANs (`br.100`,
+/// `br.200`): a host on the trunk in VLAN 100 reaches a host on the access port of
+/// VLAN 200 and back, tags added and removed by the bridge; the router answers ARP in
+/// VLAN 100 on the trunk, tagged; and a frame for VLAN 100's router address sent in
+/// VLAN 200 never reaches the router's VLAN 100 interface.
+#[test]
+fn router_interfaces_in_a_bridges_vlans() {
+    let _serial = serial();
+    let rest = "bridges:\n  - name: br\n    members:\n\
+        \x20     - { interface: t, trunk: [100, 200] }\n\
+        \x20     - { interface: a, access: 200 }\n\
+        router:\n  interfaces:\n\
+        \x20   - { name: br.100, addresses: [10.1.0.1/24] }\n\
+        \x20   - { name: br.200, addresses: [10.2.0.1/24] }\n\
+        \x20 neighbors:\n\
+        \x20   - { interface: br.100, address: 10.1.0.2, mac: \"02:00:00:00:00:11\" }\n\
+        \x20   - { interface: br.200, address: 10.2.0.2, mac: \"02:00:00:00:00:22\" }\n";
+    let mut r = Rig::start("l3-bridge-vlans", &[("t", ""), ("a", "")], rest);
+    let (r100, r200) = (0, 1);
+    let (x_mac, y_mac) = (host(0x11), host(0x22));
+    let (x, y) = (Ipv4Addr::new(10, 1, 0, 2), Ipv4Addr::new(10, 2, 0, 2));
+    let body = data(80, 0x55);
+
+    // y makes itself known on a (VLAN 200): flooded to the trunk, tagged 200.
+    let hello = eth(BCAST, y_mac, 0x88b5, &data(46, 1));
+    r.expect(
+        "a",
+        std::slice::from_ref(&hello),
+        &[("t", tagged(&hello, 200))],
+    );
+    // x, tagged 100 on the trunk, to y: routed into VLAN 200 and out of a, untagged.
+    let h = V4::new(x, y);
+    r.expect(
+        "t",
+        &[tagged(
+            &eth(rmac(r100), x_mac, IPV4, &udp4(h, 1, 2, &body)),
+            100,
+        )],
+        &[(
+            "a",
+            eth(y_mac, rmac(r200), IPV4, &udp4(h.ttl(63), 1, 2, &body)),
+        )],
+    );
+    // Back: from a to x, out of the trunk tagged 100 (the only member in VLAN 100).
+    let h = V4::new(y, x);
+    r.expect(
+        "a",
+        &[eth(rmac(r200), y_mac, IPV4, &udp4(h, 3, 4, &body))],
+        &[(
+            "t",
+            tagged(
+                &eth(x_mac, rmac(r100), IPV4, &udp4(h.ttl(63), 3, 4, &body)),
+                100,
+            ),
+        )],
+    );
+    // ARP for the VLAN 100 address from the trunk: answered in VLAN 100.
+    let request = eth(
+        BCAST,
+        x_mac,
+        ARP,
+        &arp(ARP_REQUEST, x_mac, x, [0; 6], Ipv4Addr::new(10, 1, 0, 1)),
+    );
+    let reply = eth(
+        x_mac,
+        rmac(r100),
+        ARP,
+        &arp(ARP_REPLY, rmac(r100), Ipv4Addr::new(10, 1, 0, 1), x_mac, x),
+    );
+    r.expect("t", &[tagged(&request, 100)], &[("t", tagged(&reply, 100))]);
+    // To VLAN 100's router MAC, but in VLAN 200: unknown there, so flooded in VLAN
+    // 200 (to a, and to the VLAN 200 interface, which is not that MAC's owner).
+    let stray = eth(rmac(r100), y_mac, IPV4, &udp4(V4::new(y, x), 5, 6, &body));
+    r.expect("t", &[tagged(&stray, 200)], &[("a", stray.clone())]);
+
+    let s = r.stats();
+    // The forwarded packet, and for br.100 the ARP reply.
+    assert_eq!(r.grown(&s, "br.100", "tx_packets"), 2, "{s}");
+    assert_eq!(r.grown(&s, "br.200", "tx_packets"), 1, "{s}");
+    assert_eq!(r.grown(&s, "br.100", "arp_replies"), 1, "{s}");
+    assert_eq!(
+        drops(&s, "br.200"),
+        owned(&[("not_for_us", 1), ("unsupported", 1)]),
+        "{s}"
+    );
+    assert_eq!(drops(&s, "br.100"), vec![], "{s}");
+    r.vnf.assert_running();
+}

@@ -221,6 +221,40 @@ router:
 }
 
 #[test]
+fn a_bridge_has_a_router_interface_per_vlan() {
+    let m = accept(
+        "\
+ports:
+  - {name: vm0, type: vhost-user, socket: a}
+  - {name: vm1, type: vhost-user, socket: b}
+bridges:
+  - name: br0
+    members: [{interface: vm0, trunk: [100, 200]}, {interface: vm1, access: 200}]
+router:
+  interfaces:
+    - {name: br0, addresses: [10.0.1.1/24]}
+    - {name: br0.100, addresses: [10.0.2.1/24]}
+    - {name: br0.200, addresses: [10.0.3.1/24]}
+",
+    );
+    let names: Vec<_> = m
+        .router
+        .interfaces
+        .iter()
+        .map(|i| (i.name.clone(), i.attach))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (iface("br0", &[]), Attach::Bridge),
+            (iface("br0", &[100]), Attach::Bridge),
+            (iface("br0", &[200]), Attach::Bridge),
+        ]
+    );
+    assert_round_trips(&m);
+}
+
+#[test]
 fn addresses_may_be_any_host_of_their_subnet() {
     // /31 and /32 have no network or broadcast address; a subnet of one interface may
     // sit next to another's; addresses are written back in their usual form.

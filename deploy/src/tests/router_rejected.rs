@@ -180,6 +180,47 @@ fn router_interface_names_must_resolve() {
 }
 
 #[test]
+fn a_bridge_router_interface_names_one_vlan() {
+    expect(
+        &interfaces(
+            "
+    - {name: br0.1, addresses: [10.0.1.1/24]}
+    - {name: br0.4095, addresses: [10.0.2.1/24]}
+    - {name: br0.100.200, addresses: [10.0.3.1/24]}
+    - {name: br0.100, addresses: [10.0.4.1/24]}
+    - {name: br0.0100, addresses: [10.0.5.1/24]}
+",
+        ),
+        &[
+            (
+                "router.interfaces[0].name",
+                12,
+                14,
+                "router interface `br0.1`: VLAN 1 is the bridge's own router interface; write `br0`",
+            ),
+            (
+                "router.interfaces[1].name",
+                13,
+                14,
+                "VLAN 4095 in router interface `br0.4095` is out of range; expected 1 to 4094",
+            ),
+            (
+                "router.interfaces[2].name",
+                14,
+                14,
+                "router interface `br0.100.200` has more than one VLAN",
+            ),
+            (
+                "router.interfaces[4].name",
+                16,
+                14,
+                "router interface `br0.100` is already given by router.interfaces[3] (line 15)",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn router_interface_is_given_once() {
     expect(
         &interfaces(

@@ -124,8 +124,9 @@ pub(super) fn interface(
 }
 
 /// Reads a router interface's name: an interface as [`interface`] reads it, or a
-/// bridge's name, which stands for the bridge's own routed interface. `bridges` is
-/// `None` when the bridges section was unreadable.
+/// bridge's name, which stands for the bridge's own routed interface in VLAN 1, or
+/// `BRIDGE.VID` for one in VLAN VID. `bridges` is `None` when the bridges section was
+/// unreadable.
 pub(super) fn routed_interface(
     node: &Node,
     path: &str,
@@ -150,6 +151,22 @@ pub(super) fn routed_interface(
     };
     // Without the bridges' names, a name that is no port may well be a bridge's.
     let bridges = bridges?;
+    let bridge = port_part(text);
+    if bridges.contains_key(bridge) {
+        return match bridge_vlan(text, bridge) {
+            Ok(vid) => Some((
+                InterfaceName {
+                    port: bridge.to_owned(),
+                    tags: vec![vid],
+                },
+                Attach::Bridge,
+            )),
+            Err(problem) => {
+                report.error(node.pos, path, problem);
+                None
+            }
+        };
+    }
     let unknown = !text.is_empty() && split_port(text, ports).is_none();
     let problem = if unknown && port_part(text) == text {
         let hint = did_you_mean(text, "", ports.keys().chain(bridges.keys()));
@@ -159,6 +176,26 @@ pub(super) fn routed_interface(
     };
     report.error(node.pos, path, problem);
     None
+}
+
+/// The VLAN of a bridge's router interface named `BRIDGE.VID` (`text` is `bridge`
+/// followed by numeric tags).
+fn bridge_vlan(text: &str, bridge: &str) -> Result<u16, String> {
+    let tags = &text[bridge.len() + 1..];
+    if tags.contains('.') {
+        return Err(format!(
+            "router interface `{text}` has more than one VLAN; a bridge's router interface is in one VLAN of the bridge: write `{bridge}.VID`"
+        ));
+    }
+    match tags.parse::<u16>() {
+        Ok(1) => Err(format!(
+            "router interface `{text}`: VLAN 1 is the bridge's own router interface; write `{bridge}`"
+        )),
+        Ok(vid) if (MIN_VID..=MAX_VID).contains(&vid) => Ok(vid),
+        _ => Err(format!(
+            "VLAN {tags} in router interface `{text}` is out of range; expected {MIN_VID} to {MAX_VID}"
+        )),
+    }
 }
 
 fn parse_interface(text: &str, ports: &PortNames) -> Result<InterfaceName, String> {

@@ -111,8 +111,13 @@ pub struct Bridge {
     pub aged: AtomicU64,
 }
 
-/// The VLAN of a bridge that its router interface is in.
+/// The VLAN of a bridge that its router interface is in when its name has no VLAN.
 pub const ROUTER_VLAN: u16 = 1;
+
+/// The bridge VLAN of a router interface attached to a bridge (`br0` or `br0.VID`).
+fn router_vlan(r: &deploy::RouterInterfaceSpec) -> u16 {
+    r.name.tags.first().copied().unwrap_or(ROUTER_VLAN)
+}
 
 fn tpid(t: Tpid) -> u16 {
     match t {
@@ -219,28 +224,28 @@ impl L2 {
                 });
                 member_count += 1;
             }
-            // The bridge's router interface is one more access member in VLAN 1, on the
-            // virtual port of that router interface.
-            let router_if = m
-                .router
-                .interfaces
-                .iter()
-                .enumerate()
-                .find(|(_, r)| r.attach == Attach::Bridge && r.name.port == b.name);
-            if let Some((ri, r)) = router_if {
+            // Each router interface of the bridge is one more access member, in its
+            // VLAN (1 unless named BRIDGE.VID), on the virtual port of that interface.
+            let mut router_members = Vec::new();
+            for (ri, r) in m.router.interfaces.iter().enumerate() {
+                if r.attach != Attach::Bridge || r.name.port != b.name {
+                    continue;
+                }
+                let vlan = router_vlan(r);
                 let iface = interfaces.len() as u16;
                 let vport = (m.ports.len() + ri) as u16;
                 interfaces.push(Interface {
-                    name: b.name.clone(),
+                    name: r.name.to_string(),
                     port: vport,
                     push: Vec::new(),
                     member: Some((bi as u16, members.len() as u16)),
                     routed: None,
                 });
+                router_members.push((key(vlan, &r.mac), members.len() as u16));
                 members.push(Member {
                     iface,
                     port: vport,
-                    mode: Mode::Access(ROUTER_VLAN),
+                    mode: Mode::Access(vlan),
                     plain: true,
                     max_untagged: super::wire::ETH_HEADER + r.mtu as usize,
                     counter: member_count,
@@ -254,11 +259,11 @@ impl L2 {
                         .collect()
                 })
                 .collect();
-            let table = MacTable::new(b.mac_limit, b.static_macs.len() + 1);
-            if let Some((_, r)) = router_if {
+            let table = MacTable::new(b.mac_limit, b.static_macs.len() + router_members.len());
+            for (k, member) in router_members {
                 // The router's address is pinned to its member: no guest can draw the
                 // gateway's traffic away by sending from it.
-                table.add_static(key(ROUTER_VLAN, &r.mac), members.len() as u16 - 1);
+                table.add_static(k, member);
             }
             for s in &b.static_macs {
                 let iface = iface_of(&s.interface, &mut interfaces);
@@ -308,7 +313,7 @@ impl L2 {
             let access = bvi.and_then(|i| interfaces[i].member).map(|(b, m)| Access {
                 bridge: b,
                 member: m,
-                vlan: ROUTER_VLAN,
+                vlan: router_vlan(r),
             });
             ports.push(PortL2 {
                 mtu: r.mtu,
