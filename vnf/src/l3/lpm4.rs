@@ -65,20 +65,16 @@
 //! What remains for the router's RCU: the grace-period detection itself (per-worker
 //! quiescent counters the control thread waits on before calling `reclaim`; until then
 //! a busy writer can run out of groups with some retired, and gets
-//! [`Lpm4Error::NoGroups`]); updates that must appear atomic as a set (a whole manifest
+//! [`LpmError::NoGroups`]); updates that must appear atomic as a set (a whole manifest
 //! reload) would need a second table built aside and swapped in through an atomic
 //! pointer, at 64 MB more; and the next-hop objects these ids name (adjacencies, ECMP
 //! sets) need their own deferred reclamation.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 
-use super::groups::GroupPool;
 use super::mem::{FixedArray, HugeArray};
+use super::routes::{Lpm, LpmError, LpmReader, Table};
 
 /// First-level entries: one per /24.
 const L1_LEN: usize = 1 << 24;
@@ -101,22 +97,10 @@ pub const DEFAULT_GROUPS: u32 = 1 << 16;
 /// What the bulk lookups write for an address no route covers.
 pub const NO_ROUTE: u32 = u32::MAX;
 
-/// The entry a route of length `len` to `hop` writes.
-#[inline]
-fn route(hop: u32, len: u8) -> u32 {
-    VALID | u32::from(len) << DEPTH_SHIFT | hop
-}
-
 /// The prefix length an entry was written for (0 for an empty entry).
 #[inline]
 fn depth(e: u32) -> u8 {
     ((e >> DEPTH_SHIFT) & DEPTH_MASK) as u8
-}
-
-/// The network mask of a prefix length (at most 32).
-#[inline]
-fn mask(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
 }
 
 /// Index in the second level of `addr`, whose first-level entry `e` is a group link.
@@ -125,34 +109,8 @@ fn second_index(e: u32, addr: u32) -> usize {
     ((e & PAYLOAD) as usize) << 8 | (addr & 0xff) as usize
 }
 
-/// Why a table change was refused; the table is unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lpm4Error {
-    /// A prefix length above 32.
-    BadLength(u8),
-    /// A next hop above [`MAX_NEXT_HOP`].
-    NextHopTooLarge(u32),
-    /// A route longer than /24 needs a new second-level group and none is free (some may
-    /// be retired, waiting for [`Lpm4::reclaim`]).
-    NoGroups,
-    /// Delete of a route the table does not hold.
-    NotFound,
-}
-
-impl fmt::Display for Lpm4Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Lpm4Error::BadLength(l) => write!(f, "prefix length {l} is over 32"),
-            Lpm4Error::NextHopTooLarge(h) => {
-                write!(f, "next hop {h} is over the limit of {MAX_NEXT_HOP}")
-            }
-            Lpm4Error::NoGroups => write!(f, "no free group for a route longer than /24"),
-            Lpm4Error::NotFound => write!(f, "no such route"),
-        }
-    }
-}
-
-impl std::error::Error for Lpm4Error {}
+/// Why a table change was refused (the same for both families).
+pub type Lpm4Error = LpmError;
 
 /// The lookup side: the two levels of entries, shared by the writer and every reader.
 pub struct Lpm4Table {
@@ -244,115 +202,58 @@ fn repaint(entries: &[AtomicU32], old: u32, new: u32) {
 }
 
 /// A handle for lookups from another thread; as many as wanted, cloned freely.
-#[derive(Clone)]
-pub struct Lpm4Reader {
-    table: Arc<Lpm4Table>,
-}
+pub type Lpm4Reader = LpmReader<Lpm4Table>;
 
-impl std::ops::Deref for Lpm4Reader {
-    type Target = Lpm4Table;
-    #[inline]
-    fn deref(&self) -> &Lpm4Table {
-        &self.table
-    }
-}
-
-/// Hash of a masked prefix: the routes come from configuration, not from traffic, so a
-/// multiply and fold is enough, and makes loading a million routes cheap.
-#[derive(Default)]
-struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u32(u32::from(b));
-        }
-    }
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        let h = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 32);
-    }
-}
-
-/// Masked prefix -> next hop, for one prefix length.
-type Routes = HashMap<u32, u32, BuildHasherDefault<PrefixHasher>>;
-
-/// The writer: the routes, the group allocator, and the table it paints.
-pub struct Lpm4 {
-    table: Arc<Lpm4Table>,
-    /// Index: prefix length, 0 to 32.
-    routes: Vec<Routes>,
-    groups: GroupPool,
-}
+/// The writer: the routes, the group allocator, and the table it paints. Room for
+/// `groups` groups means routes longer than /24 in that many distinct /24s
+/// ([`DEFAULT_GROUPS`] suits a full Internet table).
+pub type Lpm4 = Lpm<Lpm4Table>;
 
 impl Lpm4 {
-    /// An empty table with room for `groups` second-level groups, i.e. for routes
-    /// longer than /24 in that many distinct /24s ([`DEFAULT_GROUPS`] suits a full
-    /// Internet table). Maps 64 MB plus 1 KB per group of address space; memory is
-    /// committed as it is written.
-    pub fn new(groups: u32) -> io::Result<Lpm4> {
-        if groups > MAX_GROUPS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{groups} groups is over the limit of {MAX_GROUPS}"),
-            ));
-        }
-        Ok(Lpm4 {
-            table: Arc::new(Lpm4Table {
-                l1: FixedArray::new()?,
-                l2: HugeArray::new(groups as usize * GROUP_LEN)?,
-            }),
-            routes: (0..=32).map(|_| Routes::default()).collect(),
-            groups: GroupPool::new(groups),
-        })
-    }
-
-    /// A lookup handle for a worker.
-    pub fn reader(&self) -> Lpm4Reader {
-        Lpm4Reader {
-            table: self.table.clone(),
-        }
-    }
-
-    /// The table, for lookups from the writer's thread.
-    pub fn table(&self) -> &Lpm4Table {
-        &self.table
-    }
-
     /// See [`Lpm4Table::lookup`].
     #[inline]
     pub fn lookup(&self, addr: u32) -> Option<u32> {
-        self.table.lookup(addr)
+        self.table().lookup(addr)
     }
 
     /// See [`Lpm4Table::lookup_bulk`].
     #[inline]
     pub fn lookup_bulk<const N: usize>(&self, addrs: &[u32; N]) -> [u32; N] {
-        self.table.lookup_bulk(addrs)
+        self.table().lookup_bulk(addrs)
+    }
+}
+
+impl Table for Lpm4Table {
+    type Addr = u32;
+    const MAX_NEXT_HOP: u32 = MAX_NEXT_HOP;
+    const MAX_GROUPS: u32 = MAX_GROUPS;
+
+    fn with_groups(groups: u32) -> io::Result<Self> {
+        Ok(Lpm4Table {
+            l1: FixedArray::new()?,
+            l2: HugeArray::new(groups as usize * GROUP_LEN)?,
+        })
     }
 
-    /// Adds the route `prefix/len` to next hop `hop` (host bits of `prefix` are
-    /// ignored), or changes its next hop if it exists; returns the previous one.
-    pub fn insert(&mut self, prefix: u32, len: u8, hop: u32) -> Result<Option<u32>, Lpm4Error> {
-        if len > 32 {
-            return Err(Lpm4Error::BadLength(len));
-        }
-        if hop > MAX_NEXT_HOP {
-            return Err(Lpm4Error::NextHopTooLarge(hop));
-        }
-        let prefix = prefix & mask(len);
-        let new = route(hop, len);
+    #[inline]
+    fn entry(hop: u32, len: u8) -> u32 {
+        VALID | u32::from(len) << DEPTH_SHIFT | hop
+    }
+
+    fn groups_needed(&self, prefix: u32, len: u8) -> u32 {
+        // Only a route longer than /24 paints in a group: its /24's, once it has one.
+        let linked = self.l1[(prefix >> 8) as usize].load(Ordering::Relaxed) & GROUP != 0;
+        u32::from(len > 24 && !linked)
+    }
+
+    fn insert_route(&self, prefix: u32, len: u8, new: u32, taken: &mut Vec<u32>) {
         let i = (prefix >> 8) as usize;
         if len <= 24 {
             let span = 1usize << (24 - len);
-            for slot in &self.table.l1[i..i + span] {
+            for slot in &self.l1[i..i + span] {
                 let e = slot.load(Ordering::Relaxed);
                 if e & GROUP != 0 {
-                    paint(self.table.group(e & PAYLOAD), len, new);
+                    paint(self.group(e & PAYLOAD), len, new);
                 } else if depth(e) <= len {
                     slot.store(new, Ordering::Release);
                 }
@@ -360,42 +261,30 @@ impl Lpm4 {
         } else {
             let lo = (prefix & 0xff) as usize;
             let span = 1usize << (32 - len);
-            let e = self.table.l1[i].load(Ordering::Relaxed);
+            let e = self.l1[i].load(Ordering::Relaxed);
             if e & GROUP != 0 {
-                paint(&self.table.group(e & PAYLOAD)[lo..lo + span], len, new);
+                paint(&self.group(e & PAYLOAD)[lo..lo + span], len, new);
             } else {
-                let g = self.take_group()?;
-                let group = self.table.group(g);
+                let g = taken.pop().expect("groups counted before the insert");
+                let group = self.group(g);
                 for x in group {
                     x.store(e, Ordering::Relaxed);
                 }
                 paint(&group[lo..lo + span], len, new);
                 // Release: the group's contents are visible to whoever sees the link.
-                self.table.l1[i].store(GROUP | g, Ordering::Release);
+                self.l1[i].store(GROUP | g, Ordering::Release);
             }
         }
-        Ok(self.routes[usize::from(len)].insert(prefix, hop))
     }
 
-    /// Removes the route `prefix/len` (host bits ignored); its addresses fall back to
-    /// the next-shorter route covering them, if any. Returns its next hop.
-    pub fn delete(&mut self, prefix: u32, len: u8) -> Result<u32, Lpm4Error> {
-        if len > 32 {
-            return Err(Lpm4Error::BadLength(len));
-        }
-        let prefix = prefix & mask(len);
-        let hop = self.routes[usize::from(len)]
-            .remove(&prefix)
-            .ok_or(Lpm4Error::NotFound)?;
-        let old = route(hop, len);
-        let cover = self.covering(prefix, len);
+    fn delete_route(&self, prefix: u32, len: u8, old: u32, cover: u32, unlinked: &mut Vec<u32>) {
         let i = (prefix >> 8) as usize;
         if len <= 24 {
             let span = 1usize << (24 - len);
-            for slot in &self.table.l1[i..i + span] {
+            for slot in &self.l1[i..i + span] {
                 let e = slot.load(Ordering::Relaxed);
                 if e & GROUP != 0 {
-                    repaint(self.table.group(e & PAYLOAD), old, cover);
+                    repaint(self.group(e & PAYLOAD), old, cover);
                 } else if e == old {
                     slot.store(cover, Ordering::Release);
                 }
@@ -403,104 +292,27 @@ impl Lpm4 {
         } else {
             let lo = (prefix & 0xff) as usize;
             let span = 1usize << (32 - len);
-            let link = self.table.l1[i].load(Ordering::Relaxed);
+            let link = self.l1[i].load(Ordering::Relaxed);
             debug_assert!(link & GROUP != 0, "a route over /24 without a group");
             let g = link & PAYLOAD;
-            let group = self.table.group(g);
+            let group = self.group(g);
             repaint(&group[lo..lo + span], old, cover);
             if group.iter().all(|x| depth(x.load(Ordering::Relaxed)) <= 24) {
                 // Only routes of /24 or shorter are left, and any such route covers the
                 // whole /24: every entry holds the same word.
                 let whole = group[0].load(Ordering::Relaxed);
-                self.table.l1[i].store(whole, Ordering::Release);
-                self.retire(g);
+                self.l1[i].store(whole, Ordering::Release);
+                unlinked.push(g);
             }
         }
-        Ok(hop)
-    }
-
-    /// The entry of the longest route strictly shorter than `len` covering `prefix`,
-    /// or 0.
-    fn covering(&self, prefix: u32, len: u8) -> u32 {
-        (0..len)
-            .rev()
-            .find_map(|l| {
-                self.routes[usize::from(l)]
-                    .get(&(prefix & mask(l)))
-                    .map(|&hop| route(hop, l))
-            })
-            .unwrap_or(0)
-    }
-
-    /// True when no reader handle exists, so nobody can hold a pointer into a group.
-    fn unshared(&mut self) -> bool {
-        // get_mut checks the counts with acquire ordering: the last reader's lookups
-        // happen before this returns.
-        Arc::get_mut(&mut self.table).is_some()
-    }
-
-    fn take_group(&mut self) -> Result<u32, Lpm4Error> {
-        let table = &mut self.table;
-        let taken = self.groups.take(1, || Arc::get_mut(table).is_some());
-        taken.map(|g| g[0]).ok_or(Lpm4Error::NoGroups)
-    }
-
-    fn retire(&mut self, g: u32) {
-        let unshared = self.unshared();
-        self.groups.retire(g, unshared);
-    }
-
-    /// Makes the groups retired by deletes reusable. Call only when every reader has
-    /// passed a quiescent point (finished the lookups it had started) since those
-    /// deletes: a reader still holding an old group link would otherwise read entries
-    /// written for another /24.
-    pub fn reclaim(&mut self) {
-        self.groups.reclaim();
-    }
-
-    /// The next hop of exactly `prefix/len` (host bits ignored), if that route exists.
-    pub fn get(&self, prefix: u32, len: u8) -> Option<u32> {
-        let routes = self.routes.get(usize::from(len))?;
-        routes.get(&(prefix & mask(len))).copied()
-    }
-
-    /// Every route, as (prefix, length, next hop), in no particular order.
-    pub fn routes(&self) -> impl Iterator<Item = (u32, u8, u32)> + '_ {
-        self.routes
-            .iter()
-            .zip(0u8..)
-            .flat_map(|(m, len)| m.iter().map(move |(&p, &h)| (p, len, h)))
-    }
-
-    /// The number of routes.
-    pub fn len(&self) -> usize {
-        self.routes.iter().map(HashMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.iter().all(HashMap::is_empty)
-    }
-
-    /// Groups linked from the first level.
-    pub fn groups_used(&self) -> u32 {
-        self.groups.used()
-    }
-
-    /// Groups unlinked while readers existed, waiting for [`reclaim`](Self::reclaim).
-    pub fn groups_retired(&self) -> u32 {
-        self.groups.retired()
-    }
-
-    /// The group limit given to [`new`](Self::new).
-    pub fn group_capacity(&self) -> u32 {
-        self.groups.capacity()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::routes::testing::{self, Naive, TestTable};
+    use super::super::routes::Prefix;
     use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicU64};
 
     use crate::testing::SplitMix64 as Rng;
 
@@ -521,130 +333,72 @@ mod tests {
         u32::from_be_bytes([a, b, c, d])
     }
 
-    /// The reference: a list of routes, searched linearly.
-    #[derive(Default)]
-    struct Naive(Vec<(u32, u8, u32)>);
+    impl TestTable for Lpm4Table {
+        fn probes(rng: &mut Rng, routes: &[(u32, u8, u32)], random: usize) -> Vec<u32> {
+            let mut v: Vec<u32> = (0..random).map(|_| rng.u32()).collect();
+            for &(p, l, _) in routes {
+                let host = !u32::MAX.masked(l);
+                let last = p | host;
+                v.extend([
+                    p,
+                    last,
+                    p | (rng.u32() & host),
+                    p.wrapping_sub(1),
+                    last.wrapping_add(1),
+                ]);
+            }
+            v
+        }
 
-    impl Naive {
-        fn insert(&mut self, prefix: u32, len: u8, hop: u32) {
-            let prefix = prefix & mask(len);
-            match self.0.iter_mut().find(|r| r.0 == prefix && r.1 == len) {
-                Some(r) => r.2 = hop,
-                None => self.0.push((prefix, len, hop)),
+        fn check(t: &Lpm4, naive: &Naive<u32>, addrs: &[u32]) {
+            let reader = t.reader();
+            let mut many = vec![0; addrs.len()];
+            t.table().lookup_many(addrs, &mut many);
+            for (i, &a) in addrs.iter().enumerate() {
+                let want = naive.lookup(a);
+                assert_eq!(
+                    t.lookup(a),
+                    want,
+                    "lookup of {:?}",
+                    std::net::Ipv4Addr::from(a)
+                );
+                assert_eq!(reader.lookup(a), want);
+                assert_eq!(many[i], want.unwrap_or(NO_ROUTE), "lookup_many");
+            }
+            for c in addrs.chunks_exact(8) {
+                let c: &[u32; 8] = c.try_into().unwrap();
+                let want = c.map(|a| naive.lookup(a).unwrap_or(NO_ROUTE));
+                assert_eq!(t.lookup_bulk(c), want, "lookup_bulk::<8>");
+            }
+            for c in addrs.chunks_exact(16) {
+                let c: &[u32; 16] = c.try_into().unwrap();
+                let want = c.map(|a| naive.lookup(a).unwrap_or(NO_ROUTE));
+                assert_eq!(t.lookup_bulk(c), want, "lookup_bulk::<16>");
             }
         }
-        fn delete(&mut self, prefix: u32, len: u8) {
-            let prefix = prefix & mask(len);
-            self.0.retain(|r| !(r.0 == prefix && r.1 == len));
+
+        fn lookup_one(&self, addr: u32) -> u32 {
+            self.lookup(addr).unwrap_or(NO_ROUTE)
         }
-        fn get(&self, prefix: u32, len: u8) -> Option<u32> {
-            let prefix = prefix & mask(len);
-            self.0
-                .iter()
-                .find(|r| r.0 == prefix && r.1 == len)
-                .map(|r| r.2)
+
+        fn lookup_eight(&self, addrs: &[u32; 8]) -> [u32; 8] {
+            self.lookup_bulk(addrs)
         }
-        fn lookup(&self, addr: u32) -> Option<u32> {
-            self.0
-                .iter()
-                .filter(|r| addr & mask(r.1) == r.0)
-                .max_by_key(|r| r.1)
-                .map(|r| r.2)
+
+        fn first_level_clear(&self) -> bool {
+            self.l1.iter().all(|e| e.load(Ordering::Relaxed) == 0)
         }
     }
 
-    /// Random addresses, plus for every route its first and last address, one inside,
-    /// and the neighbours just outside.
-    fn probes(rng: &mut Rng, routes: &[(u32, u8, u32)], random: usize) -> Vec<u32> {
-        let mut v: Vec<u32> = (0..random).map(|_| rng.u32()).collect();
-        for &(p, l, _) in routes {
-            let last = p | !mask(l);
-            v.extend([
-                p,
-                last,
-                p | (rng.u32() & !mask(l)),
-                p.wrapping_sub(1),
-                last.wrapping_add(1),
-            ]);
-        }
-        v
-    }
-
-    /// Every way of looking up agrees with the naive search on every probe.
-    fn check(t: &Lpm4, naive: &Naive, addrs: &[u32]) {
-        let reader = t.reader();
-        let mut many = vec![0; addrs.len()];
-        t.table().lookup_many(addrs, &mut many);
-        for (i, &a) in addrs.iter().enumerate() {
-            let want = naive.lookup(a);
-            assert_eq!(
-                t.lookup(a),
-                want,
-                "lookup of {:?}",
-                std::net::Ipv4Addr::from(a)
-            );
-            assert_eq!(reader.lookup(a), want);
-            assert_eq!(many[i], want.unwrap_or(NO_ROUTE), "lookup_many");
-        }
-        for c in addrs.chunks_exact(8) {
-            let c: &[u32; 8] = c.try_into().unwrap();
-            let want = c.map(|a| naive.lookup(a).unwrap_or(NO_ROUTE));
-            assert_eq!(t.lookup_bulk(c), want, "lookup_bulk::<8>");
-        }
-        for c in addrs.chunks_exact(16) {
-            let c: &[u32; 16] = c.try_into().unwrap();
-            let want = c.map(|a| naive.lookup(a).unwrap_or(NO_ROUTE));
-            assert_eq!(t.lookup_bulk(c), want, "lookup_bulk::<16>");
-        }
-    }
-
-    /// Random routes against the naive search, then a random half deleted, then some
-    /// re-added with other next hops, then all deleted. `base` and `spread` confine the
+    /// Random routes against the naive search; `base` and `spread` confine the
     /// prefixes to part of the space, so that they overlap and share groups.
     fn random_against_naive(seed: u64, n: usize, base: u32, spread: u32) {
-        let mut rng = Rng(seed);
         let mut t = Lpm4::new(DEFAULT_GROUPS).unwrap();
-        let mut naive = Naive::default();
-        for _ in 0..n {
-            let len = prefix_len(&mut rng);
-            let p = base | (rng.u32() & spread);
-            let hop = rng.below(MAX_NEXT_HOP + 1);
-            let before = naive.get(p, len);
-            assert_eq!(t.get(p, len), before);
-            assert_eq!(t.insert(p, len, hop), Ok(before));
-            naive.insert(p, len, hop);
-        }
-        assert_eq!(t.len(), naive.0.len());
-        let routes = naive.0.clone();
-        check(&t, &naive, &probes(&mut rng, &routes, 20_000));
-
-        let mut deleted = Vec::new();
-        for &(p, l, h) in &routes {
-            if rng.below(2) == 0 {
-                assert_eq!(t.delete(p, l), Ok(h));
-                naive.delete(p, l);
-                deleted.push((p, l, h));
-            }
-        }
-        assert_eq!(t.len(), naive.0.len());
-        check(&t, &naive, &probes(&mut rng, &routes, 20_000));
-
-        for &(p, l, h) in deleted.iter().step_by(3) {
-            t.insert(p, l, h ^ 1).unwrap();
-            naive.insert(p, l, h ^ 1);
-        }
-        check(&t, &naive, &probes(&mut rng, &routes, 5_000));
-
-        let left = naive.0.clone();
-        for &(p, l, _) in &left {
-            t.delete(p, l).unwrap();
-        }
-        assert!(t.is_empty());
-        assert_eq!(t.groups_used(), 0);
-        assert!(
-            t.table.l1.iter().all(|e| e.load(Ordering::Relaxed) == 0),
-            "first level not empty after deleting every route"
-        );
+        let route = |rng: &mut Rng| {
+            let len = prefix_len(rng);
+            (base | (rng.u32() & spread), len)
+        };
+        testing::random_against_naive(&mut t, seed, n, route, [20_000, 20_000, 5_000]);
     }
 
     #[test]
@@ -711,37 +465,8 @@ mod tests {
             ip(9, 255, 255, 255),
             ip(11, 0, 0, 0),
         ];
-        // Every insertion order and every deletion order of the six (720 each) would be
-        // slow with 64 MB tables; rotations and reversals cover each route being
-        // inserted and deleted before and after each other.
         let mut t = Lpm4::new(4).unwrap();
-        for start in 0..nest.len() {
-            for rev_in in [false, true] {
-                for rev_out in [false, true] {
-                    let mut order: Vec<_> = (0..nest.len()).map(|i| (i + start) % 6).collect();
-                    let mut naive = Naive::default();
-                    if rev_in {
-                        order.reverse();
-                    }
-                    for &i in &order {
-                        let (p, l, h) = nest[i];
-                        t.insert(p, l, h).unwrap();
-                        naive.insert(p, l, h);
-                        check(&t, &naive, &probes);
-                    }
-                    if rev_out != rev_in {
-                        order.reverse();
-                    }
-                    for &i in &order {
-                        let (p, l, _) = nest[i];
-                        t.delete(p, l).unwrap();
-                        naive.delete(p, l);
-                        check(&t, &naive, &probes);
-                    }
-                    assert_eq!(t.groups_used(), 0);
-                }
-            }
-        }
+        assert_eq!(testing::in_many_orders(&mut t, &nest, &probes), 1);
     }
 
     #[test]
@@ -792,20 +517,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_refused_without_change() {
-        let mut t = Lpm4::new(4).unwrap();
-        assert_eq!(t.insert(0, 33, 1), Err(Lpm4Error::BadLength(33)));
-        assert_eq!(
-            t.insert(0, 8, MAX_NEXT_HOP + 1),
-            Err(Lpm4Error::NextHopTooLarge(MAX_NEXT_HOP + 1))
-        );
-        assert_eq!(t.insert(0, 8, MAX_NEXT_HOP), Ok(None));
-        assert_eq!(t.lookup(1), Some(MAX_NEXT_HOP));
-        assert_eq!(t.delete(0, 33), Err(Lpm4Error::BadLength(33)));
-        assert_eq!(t.delete(0, 9), Err(Lpm4Error::NotFound));
-        assert_eq!(t.delete(ip(1, 0, 0, 0), 8), Err(Lpm4Error::NotFound));
-        assert_eq!(t.get(0, 33), None);
-        assert!(Lpm4::new(MAX_GROUPS + 1).is_err());
-        assert!(!Lpm4Error::NoGroups.to_string().is_empty());
+        testing::refuses_bad_arguments::<Lpm4Table>(ip(1, 0, 0, 0));
     }
 
     #[test]
@@ -865,85 +577,19 @@ mod tests {
         assert_eq!((t.groups_used(), t.groups_retired()), (1, 0));
     }
 
-    /// A reader thread looks up addresses of 10.0.0.0/8 all the time while the writer
-    /// churns routes inside it, in a table with few groups so they are reused often.
-    /// The /8 stays, so no lookup may fail, and a route longer than /24 carries the
-    /// number of its /24, so an answer read from a group reused too early shows up.
+    /// Addresses of 10.0.0.0/8, in 64 /24s so that the writer's routes are hit often,
+    /// under a /8 that stays; a route longer than /24 carries the number of its /24.
     #[test]
     fn readers_see_a_valid_answer_during_updates() {
         const BASE: u32 = 0x0a00_0000;
         let mut t = Lpm4::new(8).unwrap();
         t.insert(BASE, 8, 1).unwrap();
-        let reader = t.reader();
-        let stop = Arc::new(AtomicBool::new(false));
-        let passes = Arc::new(AtomicU64::new(0));
-        let worker = {
-            let (stop, passes) = (stop.clone(), passes.clone());
-            std::thread::spawn(move || {
-                let mut rng = Rng(7);
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..256 {
-                        // 64 /24s, so the writer's routes are hit often.
-                        let a = BASE | (rng.u32() & 0x3f_00ff);
-                        let mut batch = [0; 8];
-                        batch[0] = a;
-                        for b in &mut batch[1..] {
-                            *b = BASE | (rng.u32() & 0x3f_00ff);
-                        }
-                        let got = reader.lookup_bulk(&batch);
-                        for (&a, hop) in batch
-                            .iter()
-                            .zip(got)
-                            .chain([(&a, reader.lookup(a).unwrap_or(NO_ROUTE))])
-                        {
-                            let own = 0x100 + ((a >> 8) & 0xffff);
-                            assert!(
-                                hop == 1 || hop == 2 || hop == own,
-                                "{:?} -> {hop:#x}",
-                                std::net::Ipv4Addr::from(a)
-                            );
-                        }
-                        n += 9;
-                    }
-                    passes.fetch_add(1, Ordering::Release);
-                }
-                n
-            })
-        };
-        let mut rng = Rng(8);
-        let mut live: Vec<(u32, u8)> = Vec::new();
-        let start = std::time::Instant::now();
-        let mut reclaims = 0;
-        while start.elapsed() < std::time::Duration::from_millis(400) && !worker.is_finished() {
-            let p = BASE | (rng.u32() & 0x3f_00ff);
-            let len = 17 + rng.below(16) as u8;
-            let hop = if len > 24 {
-                0x100 + ((p >> 8) & 0xffff)
-            } else {
-                2
-            };
-            match t.insert(p, len, hop) {
-                Ok(_) => live.push((p, len)),
-                Err(Lpm4Error::NoGroups) => {
-                    // Delete half the routes, wait for the reader to finish a pass
-                    // begun after that (a grace period), and reclaim.
-                    for (p, l) in live.drain(..live.len() / 2) {
-                        let _ = t.delete(p, l);
-                    }
-                    let seen = passes.load(Ordering::Acquire);
-                    while passes.load(Ordering::Acquire) < seen + 2 && !worker.is_finished() {
-                        std::thread::yield_now();
-                    }
-                    t.reclaim();
-                    reclaims += 1;
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        let lookups = worker.join().unwrap();
-        assert!(lookups > 10_000, "reader did only {lookups} lookups");
-        assert!(reclaims > 0, "no group was ever reused");
+        testing::readers_during_updates(
+            t,
+            |rng| BASE | (rng.u32() & 0x3f_00ff),
+            |rng| 17 + rng.below(16) as u8,
+            24,
+            |a| 0x100 + ((a >> 8) & 0xffff),
+        );
     }
 }

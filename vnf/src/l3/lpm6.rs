@@ -50,7 +50,7 @@
 //!   filled with that entry's value, and (after the rest of the path below it is built
 //!   the same way, and painted) only then linked. The number of groups the path needs
 //!   is counted before anything is written, so an insert that cannot get them all
-//!   fails with [`Lpm6Error::NoGroups`] and changes nothing.
+//!   fails with [`LpmError::NoGroups`] and changes nothing.
 //!
 //! Delete looks up the next-shorter route covering the prefix (one hash probe per
 //! shorter length that has routes) and writes its entry (or `0`) wherever the deleted
@@ -77,16 +77,12 @@
 //! What remains for the router's RCU is the same as for IPv4: grace-period detection,
 //! atomic swaps of whole route sets, and deferred reclamation of next-hop objects.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 
-use super::groups::GroupPool;
 pub use super::lpm4::NO_ROUTE;
 use super::mem::{FixedArray, HugeArray};
+use super::routes::{Lpm, LpmError, LpmReader, Table};
 
 /// Bits resolved by the first level.
 const L1_BITS: u32 = 24;
@@ -112,22 +108,10 @@ pub const MAX_GROUPS: u32 = 1 << 22;
 /// committed only when used.
 pub const DEFAULT_GROUPS: u32 = 1 << 19;
 
-/// The entry a route of length `len` to `hop` writes.
-#[inline]
-fn route(hop: u32, len: u8) -> u32 {
-    VALID | u32::from(len) << DEPTH_SHIFT | hop
-}
-
 /// The prefix length an entry was written for (0 for an empty entry).
 #[inline]
 fn depth(e: u32) -> u8 {
     ((e >> DEPTH_SHIFT) & DEPTH_MASK) as u8
-}
-
-/// The network mask of a prefix length (at most 128).
-#[inline]
-fn mask(len: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
 }
 
 /// First-level index of `addr`: its top 24 bits.
@@ -143,34 +127,8 @@ fn group_index(e: u32, byte: u8) -> usize {
     ((e & PAYLOAD) as usize) << STRIDE | usize::from(byte)
 }
 
-/// Why a table change was refused; the table is unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lpm6Error {
-    /// A prefix length above 128.
-    BadLength(u8),
-    /// A next hop above [`MAX_NEXT_HOP`].
-    NextHopTooLarge(u32),
-    /// A route longer than /24 needs new groups and not enough are free (some may be
-    /// retired, waiting for [`Lpm6::reclaim`]).
-    NoGroups,
-    /// Delete of a route the table does not hold.
-    NotFound,
-}
-
-impl fmt::Display for Lpm6Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Lpm6Error::BadLength(l) => write!(f, "prefix length {l} is over 128"),
-            Lpm6Error::NextHopTooLarge(h) => {
-                write!(f, "next hop {h} is over the limit of {MAX_NEXT_HOP}")
-            }
-            Lpm6Error::NoGroups => write!(f, "not enough free groups for a route longer than /24"),
-            Lpm6Error::NotFound => write!(f, "no such route"),
-        }
-    }
-}
-
-impl std::error::Error for Lpm6Error {}
+/// Why a table change was refused (the same for both families).
+pub type Lpm6Error = LpmError;
 
 /// The lookup side: the first level and the groups, shared by the writer and every
 /// reader.
@@ -304,7 +262,7 @@ impl Lpm6Table {
                 taken,
             );
         } else {
-            // `Lpm6::insert` counted and took the groups the path needs.
+            // The writer counted and took the groups the path needs.
             let g = taken.pop().expect("groups counted before the insert");
             let group = self.group(g);
             for x in group {
@@ -364,253 +322,74 @@ fn index(node: &[AtomicU32], end: u32, prefix: u128) -> usize {
 }
 
 /// A handle for lookups from another thread; as many as wanted, cloned freely.
-#[derive(Clone)]
-pub struct Lpm6Reader {
-    table: Arc<Lpm6Table>,
-}
+pub type Lpm6Reader = LpmReader<Lpm6Table>;
 
-impl std::ops::Deref for Lpm6Reader {
-    type Target = Lpm6Table;
-    #[inline]
-    fn deref(&self) -> &Lpm6Table {
-        &self.table
-    }
-}
-
-/// Hash of a masked prefix: the routes come from configuration, not from traffic, so a
-/// multiply and fold is enough.
-#[derive(Default)]
-struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 32);
-    }
-    #[inline]
-    fn write_u128(&mut self, n: u128) {
-        self.write_u64((n >> 64) as u64);
-        self.write_u64(n as u64);
-    }
-}
-
-/// Masked prefix -> next hop, for one prefix length.
-type Routes = HashMap<u128, u32, BuildHasherDefault<PrefixHasher>>;
-
-/// The writer: the routes, the group allocator, and the table it paints.
-pub struct Lpm6 {
-    table: Arc<Lpm6Table>,
-    /// Index: prefix length, 0 to 128.
-    routes: Vec<Routes>,
-    groups: GroupPool,
-}
+/// The writer: the routes, the group allocator, and the table it paints. A route of
+/// length `len` over 24 needs up to `(len - 17) / 8` groups of its own (13 for a /128),
+/// fewer where it shares a path with other routes; [`DEFAULT_GROUPS`] suits 100,000
+/// routes.
+pub type Lpm6 = Lpm<Lpm6Table>;
 
 impl Lpm6 {
-    /// An empty table with room for `groups` groups ([`DEFAULT_GROUPS`] suits 100,000
-    /// routes). A route of length `len` over 24 needs up to `(len - 17) / 8` groups of
-    /// its own (13 for a /128), fewer where it shares a path with other routes. Maps
-    /// 64 MB plus 1 KB per group of address space; memory is committed as it is
-    /// written.
-    pub fn new(groups: u32) -> io::Result<Lpm6> {
-        if groups > MAX_GROUPS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{groups} groups is over the limit of {MAX_GROUPS}"),
-            ));
-        }
-        Ok(Lpm6 {
-            table: Arc::new(Lpm6Table {
-                l1: FixedArray::new()?,
-                groups: HugeArray::new(groups as usize * GROUP_LEN)?,
-            }),
-            routes: (0..=128).map(|_| Routes::default()).collect(),
-            groups: GroupPool::new(groups),
-        })
-    }
-
-    /// A lookup handle for a worker.
-    pub fn reader(&self) -> Lpm6Reader {
-        Lpm6Reader {
-            table: self.table.clone(),
-        }
-    }
-
-    /// The table, for lookups from the writer's thread.
-    pub fn table(&self) -> &Lpm6Table {
-        &self.table
-    }
-
     /// See [`Lpm6Table::lookup`].
     #[inline]
     pub fn lookup(&self, addr: u128) -> Option<u32> {
-        self.table.lookup(addr)
+        self.table().lookup(addr)
     }
 
     /// See [`Lpm6Table::lookup_bulk`].
     #[inline]
     pub fn lookup_bulk<const N: usize>(&self, addrs: &[u128; N]) -> [u32; N] {
-        self.table.lookup_bulk(addrs)
+        self.table().lookup_bulk(addrs)
+    }
+}
+
+impl Table for Lpm6Table {
+    type Addr = u128;
+    const MAX_NEXT_HOP: u32 = MAX_NEXT_HOP;
+    const MAX_GROUPS: u32 = MAX_GROUPS;
+
+    fn with_groups(groups: u32) -> io::Result<Self> {
+        Ok(Lpm6Table {
+            l1: FixedArray::new()?,
+            groups: HugeArray::new(groups as usize * GROUP_LEN)?,
+        })
     }
 
-    /// Adds the route `prefix/len` to next hop `hop` (host bits of `prefix` are
-    /// ignored), or changes its next hop if it exists; returns the previous one.
-    pub fn insert(&mut self, prefix: u128, len: u8, hop: u32) -> Result<Option<u32>, Lpm6Error> {
-        if len > 128 {
-            return Err(Lpm6Error::BadLength(len));
-        }
-        if hop > MAX_NEXT_HOP {
-            return Err(Lpm6Error::NextHopTooLarge(hop));
-        }
-        let prefix = prefix & mask(len);
-        let mut taken = self.take_groups(self.groups_needed(prefix, len))?;
-        self.table.insert_at(
-            &self.table.l1[..],
-            L1_BITS,
-            prefix,
-            len,
-            route(hop, len),
-            &mut taken,
-        );
-        debug_assert!(taken.is_empty());
-        Ok(self.routes[usize::from(len)].insert(prefix, hop))
+    #[inline]
+    fn entry(hop: u32, len: u8) -> u32 {
+        VALID | u32::from(len) << DEPTH_SHIFT | hop
     }
 
-    /// The number of new groups an insert of `prefix/len` needs: one per level between
-    /// the deepest existing entry on its path and the level it is painted at.
+    /// One per level between the deepest existing entry on the path of `prefix/len`
+    /// and the level it is painted at.
     fn groups_needed(&self, prefix: u128, len: u8) -> u32 {
         let len = u32::from(len);
         let mut end = L1_BITS;
-        let mut e = self.table.l1[first_index(prefix)].load(Ordering::Relaxed);
+        let mut e = self.l1[first_index(prefix)].load(Ordering::Relaxed);
         while len > end && e & GROUP != 0 {
-            let group = self.table.group(e & PAYLOAD);
+            let group = self.group(e & PAYLOAD);
             end += STRIDE;
             e = group[index(group, end, prefix)].load(Ordering::Relaxed);
         }
         (len.saturating_sub(end)).div_ceil(STRIDE)
     }
 
-    /// `n` groups, or none and [`Lpm6Error::NoGroups`].
-    fn take_groups(&mut self, n: u32) -> Result<Vec<u32>, Lpm6Error> {
-        let table = &mut self.table;
-        let taken = self.groups.take(n, || Arc::get_mut(table).is_some());
-        taken.ok_or(Lpm6Error::NoGroups)
+    fn insert_route(&self, prefix: u128, len: u8, new: u32, taken: &mut Vec<u32>) {
+        self.insert_at(&self.l1[..], L1_BITS, prefix, len, new, taken);
     }
 
-    /// Removes the route `prefix/len` (host bits ignored); its addresses fall back to
-    /// the next-shorter route covering them, if any. Returns its next hop.
-    pub fn delete(&mut self, prefix: u128, len: u8) -> Result<u32, Lpm6Error> {
-        if len > 128 {
-            return Err(Lpm6Error::BadLength(len));
-        }
-        let prefix = prefix & mask(len);
-        let hop = self.routes[usize::from(len)]
-            .remove(&prefix)
-            .ok_or(Lpm6Error::NotFound)?;
-        let cover = self.covering(prefix, len);
-        let mut unlinked = Vec::new();
-        self.table.delete_at(
-            &self.table.l1[..],
-            L1_BITS,
-            prefix,
-            len,
-            route(hop, len),
-            cover,
-            &mut unlinked,
-        );
-        for g in unlinked {
-            self.retire(g);
-        }
-        Ok(hop)
-    }
-
-    /// The entry of the longest route strictly shorter than `len` covering `prefix`,
-    /// or 0.
-    fn covering(&self, prefix: u128, len: u8) -> u32 {
-        (0..len)
-            .rev()
-            .find_map(|l| {
-                let routes = &self.routes[usize::from(l)];
-                if routes.is_empty() {
-                    return None;
-                }
-                routes.get(&(prefix & mask(l))).map(|&hop| route(hop, l))
-            })
-            .unwrap_or(0)
-    }
-
-    /// True when no reader handle exists, so nobody can hold a pointer into a group.
-    fn unshared(&mut self) -> bool {
-        // get_mut checks the counts with acquire ordering: the last reader's lookups
-        // happen before this returns.
-        Arc::get_mut(&mut self.table).is_some()
-    }
-
-    fn retire(&mut self, g: u32) {
-        let unshared = self.unshared();
-        self.groups.retire(g, unshared);
-    }
-
-    /// Makes the groups retired by deletes reusable. Call only when every reader has
-    /// passed a quiescent point (finished the lookups it had started) since those
-    /// deletes: a reader still holding an old group link would otherwise read entries
-    /// written for another prefix.
-    pub fn reclaim(&mut self) {
-        self.groups.reclaim();
-    }
-
-    /// The next hop of exactly `prefix/len` (host bits ignored), if that route exists.
-    pub fn get(&self, prefix: u128, len: u8) -> Option<u32> {
-        let routes = self.routes.get(usize::from(len))?;
-        routes.get(&(prefix & mask(len))).copied()
-    }
-
-    /// Every route, as (prefix, length, next hop), in no particular order.
-    pub fn routes(&self) -> impl Iterator<Item = (u128, u8, u32)> + '_ {
-        self.routes
-            .iter()
-            .zip(0u8..)
-            .flat_map(|(m, len)| m.iter().map(move |(&p, &h)| (p, len, h)))
-    }
-
-    /// The number of routes.
-    pub fn len(&self) -> usize {
-        self.routes.iter().map(HashMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.iter().all(HashMap::is_empty)
-    }
-
-    /// Groups linked in the table.
-    pub fn groups_used(&self) -> u32 {
-        self.groups.used()
-    }
-
-    /// Groups unlinked while readers existed, waiting for [`reclaim`](Self::reclaim).
-    pub fn groups_retired(&self) -> u32 {
-        self.groups.retired()
-    }
-
-    /// The group limit given to [`new`](Self::new).
-    pub fn group_capacity(&self) -> u32 {
-        self.groups.capacity()
+    fn delete_route(&self, prefix: u128, len: u8, old: u32, cover: u32, unlinked: &mut Vec<u32>) {
+        self.delete_at(&self.l1[..], L1_BITS, prefix, len, old, cover, unlinked);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::routes::testing::{self, Naive, TestTable};
+    use super::super::routes::Prefix;
     use super::*;
     use std::net::Ipv6Addr;
-    use std::sync::atomic::{AtomicBool, AtomicU64};
 
     use crate::testing::SplitMix64 as Rng;
 
@@ -630,119 +409,61 @@ mod tests {
         s.parse::<Ipv6Addr>().unwrap().into()
     }
 
-    /// The reference: a list of routes, searched linearly.
-    #[derive(Default)]
-    struct Naive(Vec<(u128, u8, u32)>);
+    impl TestTable for Lpm6Table {
+        fn probes(rng: &mut Rng, routes: &[(u128, u8, u32)], random: usize) -> Vec<u128> {
+            let mut v: Vec<u128> = (0..random).map(|_| rng.u128()).collect();
+            for &(p, l, _) in routes {
+                let host = !u128::MAX.masked(l);
+                let last = p | host;
+                v.extend([
+                    p,
+                    last,
+                    p | (rng.u128() & host),
+                    p.wrapping_sub(1),
+                    last.wrapping_add(1),
+                ]);
+            }
+            v
+        }
 
-    impl Naive {
-        fn insert(&mut self, prefix: u128, len: u8, hop: u32) {
-            let prefix = prefix & mask(len);
-            match self.0.iter_mut().find(|r| r.0 == prefix && r.1 == len) {
-                Some(r) => r.2 = hop,
-                None => self.0.push((prefix, len, hop)),
+        fn check(t: &Lpm6, naive: &Naive<u128>, addrs: &[u128]) {
+            let reader = t.reader();
+            let mut many = vec![0; addrs.len()];
+            t.table().lookup_many(addrs, &mut many);
+            for (i, &a) in addrs.iter().enumerate() {
+                let want = naive.lookup(a);
+                assert_eq!(t.lookup(a), want, "lookup of {}", Ipv6Addr::from(a));
+                assert_eq!(reader.lookup(a), want);
+                assert_eq!(many[i], want.unwrap_or(NO_ROUTE), "lookup_many");
+            }
+            for c in addrs.chunks_exact(8) {
+                let c: &[u128; 8] = c.try_into().unwrap();
+                let want = c.map(|a| naive.lookup(a).unwrap_or(NO_ROUTE));
+                assert_eq!(t.lookup_bulk(c), want, "lookup_bulk::<8>");
             }
         }
-        fn delete(&mut self, prefix: u128, len: u8) {
-            let prefix = prefix & mask(len);
-            self.0.retain(|r| !(r.0 == prefix && r.1 == len));
+
+        fn lookup_one(&self, addr: u128) -> u32 {
+            self.lookup(addr).unwrap_or(NO_ROUTE)
         }
-        fn get(&self, prefix: u128, len: u8) -> Option<u32> {
-            let prefix = prefix & mask(len);
-            self.0
-                .iter()
-                .find(|r| r.0 == prefix && r.1 == len)
-                .map(|r| r.2)
+
+        fn lookup_eight(&self, addrs: &[u128; 8]) -> [u32; 8] {
+            self.lookup_bulk(addrs)
         }
-        fn lookup(&self, addr: u128) -> Option<u32> {
-            self.0
-                .iter()
-                .filter(|r| addr & mask(r.1) == r.0)
-                .max_by_key(|r| r.1)
-                .map(|r| r.2)
+
+        fn first_level_clear(&self) -> bool {
+            self.l1.iter().all(|e| e.load(Ordering::Relaxed) == 0)
         }
     }
 
-    /// Random addresses, plus for every route its first and last address, one inside,
-    /// and the neighbours just outside.
-    fn probes(rng: &mut Rng, routes: &[(u128, u8, u32)], random: usize) -> Vec<u128> {
-        let mut v: Vec<u128> = (0..random).map(|_| rng.u128()).collect();
-        for &(p, l, _) in routes {
-            let last = p | !mask(l);
-            v.extend([
-                p,
-                last,
-                p | (rng.u128() & !mask(l)),
-                p.wrapping_sub(1),
-                last.wrapping_add(1),
-            ]);
-        }
-        v
-    }
-
-    /// Every way of looking up agrees with the naive search on every probe.
-    fn check(t: &Lpm6, naive: &Naive, addrs: &[u128]) {
-        let reader = t.reader();
-        let mut many = vec![0; addrs.len()];
-        t.table().lookup_many(addrs, &mut many);
-        for (i, &a) in addrs.iter().enumerate() {
-            let want = naive.lookup(a);
-            assert_eq!(t.lookup(a), want, "lookup of {}", Ipv6Addr::from(a));
-            assert_eq!(reader.lookup(a), want);
-            assert_eq!(many[i], want.unwrap_or(NO_ROUTE), "lookup_many");
-        }
-        for c in addrs.chunks_exact(8) {
-            let c: &[u128; 8] = c.try_into().unwrap();
-            let want = c.map(|a| naive.lookup(a).unwrap_or(NO_ROUTE));
-            assert_eq!(t.lookup_bulk(c), want, "lookup_bulk::<8>");
-        }
-    }
-
-    /// Random routes against the naive search, then a random half deleted, then some
-    /// re-added with other next hops, then all deleted. `prefix` makes each prefix.
+    /// Random routes against the naive search; `prefix` makes each prefix.
     fn random_against_naive(seed: u64, n: usize, mut prefix: impl FnMut(&mut Rng) -> u128) {
-        let mut rng = Rng(seed);
         let mut t = Lpm6::new(DEFAULT_GROUPS).unwrap();
-        let mut naive = Naive::default();
-        for _ in 0..n {
-            let len = prefix_len(&mut rng);
-            let p = prefix(&mut rng);
-            let hop = rng.below(MAX_NEXT_HOP + 1);
-            let before = naive.get(p, len);
-            assert_eq!(t.get(p, len), before);
-            assert_eq!(t.insert(p, len, hop), Ok(before));
-            naive.insert(p, len, hop);
-        }
-        assert_eq!(t.len(), naive.0.len());
-        let routes = naive.0.clone();
-        check(&t, &naive, &probes(&mut rng, &routes, 10_000));
-
-        let mut deleted = Vec::new();
-        for &(p, l, h) in &routes {
-            if rng.below(2) == 0 {
-                assert_eq!(t.delete(p, l), Ok(h));
-                naive.delete(p, l);
-                deleted.push((p, l, h));
-            }
-        }
-        assert_eq!(t.len(), naive.0.len());
-        check(&t, &naive, &probes(&mut rng, &routes, 10_000));
-
-        for &(p, l, h) in deleted.iter().step_by(3) {
-            t.insert(p, l, h ^ 1).unwrap();
-            naive.insert(p, l, h ^ 1);
-        }
-        check(&t, &naive, &probes(&mut rng, &routes, 2_000));
-
-        let left = naive.0.clone();
-        for &(p, l, _) in &left {
-            t.delete(p, l).unwrap();
-        }
-        assert!(t.is_empty());
-        assert_eq!(t.groups_used(), 0);
-        assert!(
-            t.table.l1.iter().all(|e| e.load(Ordering::Relaxed) == 0),
-            "first level not empty after deleting every route"
-        );
+        let route = |rng: &mut Rng| {
+            let len = prefix_len(rng);
+            (prefix(rng), len)
+        };
+        testing::random_against_naive(&mut t, seed, n, route, [10_000, 10_000, 2_000]);
     }
 
     #[test]
@@ -832,38 +553,8 @@ mod tests {
             ip("2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
             ip("2002::"),
         ];
-        // Rotations and reversals cover each route being inserted and deleted before
-        // and after each other.
-        let n = nest.len();
         let mut t = Lpm6::new(16).unwrap();
-        for start in 0..n {
-            for rev_in in [false, true] {
-                for rev_out in [false, true] {
-                    let mut order: Vec<_> = (0..n).map(|i| (i + start) % n).collect();
-                    let mut naive = Naive::default();
-                    if rev_in {
-                        order.reverse();
-                    }
-                    for &i in &order {
-                        let (p, l, h) = nest[i];
-                        t.insert(p, l, h).unwrap();
-                        naive.insert(p, l, h);
-                        check(&t, &naive, &probes);
-                    }
-                    assert_eq!(t.groups_used(), 13);
-                    if rev_out != rev_in {
-                        order.reverse();
-                    }
-                    for &i in &order {
-                        let (p, l, _) = nest[i];
-                        t.delete(p, l).unwrap();
-                        naive.delete(p, l);
-                        check(&t, &naive, &probes);
-                    }
-                    assert_eq!(t.groups_used(), 0);
-                }
-            }
-        }
+        assert_eq!(testing::in_many_orders(&mut t, &nest, &probes), 13);
     }
 
     #[test]
@@ -920,20 +611,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_refused_without_change() {
-        let mut t = Lpm6::new(4).unwrap();
-        assert_eq!(t.insert(0, 129, 1), Err(Lpm6Error::BadLength(129)));
-        assert_eq!(
-            t.insert(0, 8, MAX_NEXT_HOP + 1),
-            Err(Lpm6Error::NextHopTooLarge(MAX_NEXT_HOP + 1))
-        );
-        assert_eq!(t.insert(0, 8, MAX_NEXT_HOP), Ok(None));
-        assert_eq!(t.lookup(1), Some(MAX_NEXT_HOP));
-        assert_eq!(t.delete(0, 129), Err(Lpm6Error::BadLength(129)));
-        assert_eq!(t.delete(0, 9), Err(Lpm6Error::NotFound));
-        assert_eq!(t.delete(1 << 120, 8), Err(Lpm6Error::NotFound));
-        assert_eq!(t.get(0, 129), None);
-        assert!(Lpm6::new(MAX_GROUPS + 1).is_err());
-        assert!(!Lpm6Error::NoGroups.to_string().is_empty());
+        testing::refuses_bad_arguments::<Lpm6Table>(1 << 120);
     }
 
     #[test]
@@ -1025,82 +703,23 @@ mod tests {
         assert_eq!((t.groups_used(), t.groups_retired()), (2, 0));
     }
 
-    /// A reader thread looks up addresses of 2001:db8::/32 all the time while the
-    /// writer churns routes inside it, in a table with few groups so they are reused
-    /// often. The /32 stays, so no lookup may fail, and a route longer than /48
-    /// carries a number made of its bytes 4 and 5, so an answer read from a group
-    /// reused too early shows up.
+    /// Addresses of 2001:db8::/32 that vary in bytes 4, 5 (4 values each, so 16 /48s
+    /// the writer's routes hit often) and 15, under a /32 that stays; a route longer
+    /// than /48 carries a number made of its bytes 4 and 5.
     #[test]
     fn readers_see_a_valid_answer_during_updates() {
         let base = ip("2001:db8::");
-        // Addresses vary in bytes 4, 5 (4 values each) and 15: 16 /48s.
-        let pick = move |rng: &mut Rng| {
-            let v = rng.u64();
-            base | u128::from(v & 0x0303) << 80 | u128::from(v >> 56)
-        };
-        let own = |a: u128| 0x100 + ((a >> 80) as u32 & 0xffff);
         let mut t = Lpm6::new(40).unwrap();
         t.insert(base, 32, 1).unwrap();
-        let reader = t.reader();
-        let stop = Arc::new(AtomicBool::new(false));
-        let passes = Arc::new(AtomicU64::new(0));
-        let worker = {
-            let (stop, passes) = (stop.clone(), passes.clone());
-            std::thread::spawn(move || {
-                let mut rng = Rng(7);
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..256 {
-                        let batch: [u128; 8] = std::array::from_fn(|_| pick(&mut rng));
-                        let got = reader.lookup_bulk(&batch);
-                        let a = batch[0];
-                        for (&a, hop) in batch
-                            .iter()
-                            .zip(got)
-                            .chain([(&a, reader.lookup(a).unwrap_or(NO_ROUTE))])
-                        {
-                            assert!(
-                                hop == 1 || hop == 2 || hop == own(a),
-                                "{} -> {hop:#x}",
-                                Ipv6Addr::from(a)
-                            );
-                        }
-                        n += 9;
-                    }
-                    passes.fetch_add(1, Ordering::Release);
-                }
-                n
-            })
-        };
-        let mut rng = Rng(8);
-        let mut live: Vec<(u128, u8)> = Vec::new();
-        let start = std::time::Instant::now();
-        let mut reclaims = 0;
-        while start.elapsed() < std::time::Duration::from_millis(400) && !worker.is_finished() {
-            let p = pick(&mut rng);
-            let len = 33 + rng.below(96) as u8;
-            let hop = if len > 48 { own(p) } else { 2 };
-            match t.insert(p, len, hop) {
-                Ok(_) => live.push((p, len)),
-                Err(Lpm6Error::NoGroups) => {
-                    // Delete half the routes, wait for the reader to finish a pass
-                    // begun after that (a grace period), and reclaim.
-                    for (p, l) in live.drain(..live.len() / 2) {
-                        let _ = t.delete(p, l);
-                    }
-                    let seen = passes.load(Ordering::Acquire);
-                    while passes.load(Ordering::Acquire) < seen + 2 && !worker.is_finished() {
-                        std::thread::yield_now();
-                    }
-                    t.reclaim();
-                    reclaims += 1;
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        let lookups = worker.join().unwrap();
-        assert!(lookups > 10_000, "reader did only {lookups} lookups");
-        assert!(reclaims > 0, "no group was ever reused");
+        testing::readers_during_updates(
+            t,
+            move |rng| {
+                let v = rng.u64();
+                base | u128::from(v & 0x0303) << 80 | u128::from(v >> 56)
+            },
+            |rng| 33 + rng.below(96) as u8,
+            48,
+            |a| 0x100 + ((a >> 80) as u32 & 0xffff),
+        );
     }
 }

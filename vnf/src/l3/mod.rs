@@ -24,7 +24,9 @@ pub mod pending;
 pub mod ratelimit;
 pub mod rcu;
 pub mod router;
+mod routes;
 
 pub use lpm4::{Lpm4, Lpm4Error, Lpm4Reader, Lpm4Table, NO_ROUTE};
 pub use lpm6::{Lpm6, Lpm6Error, Lpm6Reader, Lpm6Table};
 pub use router::Router;
+pub use routes::{Lpm, LpmError, LpmReader};
