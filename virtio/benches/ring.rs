@@ -15,7 +15,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use packet::{Batch, Pool};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -128,9 +131,24 @@ impl Rig {
             total += t.elapsed();
             self.batch.free_all(&mut self.pool);
         }
+        // A drop or a broken queue would mean the figures are not per frame moved.
         assert!(self.tx.q.broken().is_none() && self.rx.q.broken().is_none());
+        assert_eq!(self.c.total_drops(), 0);
         total
     }
+}
+
+/// Adds benchmark `id` to `g`: `op` timed on a fresh rig of `n` frames of `len` bytes,
+/// counted per frame.
+fn bench_rig(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    (n, len): (u16, usize),
+    mut op: impl FnMut(&mut Rig),
+) {
+    let mut rig = Rig::new(n, len);
+    g.throughput(Throughput::Elements(u64::from(n)));
+    g.bench_function(id, |b| b.iter_custom(|iters| rig.run(iters, &mut op)));
 }
 
 fn config() -> Criterion {
@@ -146,14 +164,8 @@ fn config() -> Criterion {
 fn walk(c: &mut Criterion) {
     let mut g = c.benchmark_group("dequeue_64B");
     for n in [32u16, 64] {
-        let mut rig = Rig::new(n, 64);
-        g.throughput(Throughput::Elements(u64::from(n)));
-        g.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter_custom(|iters| {
-                rig.run(iters, |r| {
-                    assert_eq!(r.dequeue(), usize::from(n));
-                })
-            })
+        bench_rig(&mut g, BenchmarkId::from_parameter(n), (n, 64), |r| {
+            assert_eq!(r.dequeue(), usize::from(n));
         });
     }
     g.finish();
@@ -165,17 +177,10 @@ fn copy(c: &mut Criterion) {
     let mut g = c.benchmark_group("dequeue_enqueue");
     for len in [64usize, 1500] {
         for n in [32u16, 64] {
-            let mut rig = Rig::new(n, len);
-            g.throughput(Throughput::Elements(u64::from(n)));
-            g.bench_function(BenchmarkId::new(format!("{len}B"), n), |b| {
-                b.iter_custom(|iters| {
-                    let t = rig.run(iters, |r| {
-                        assert_eq!(r.dequeue(), usize::from(n));
-                        r.rx.q.enqueue(&mut r.batch, &mut r.pool, &r.c);
-                    });
-                    assert_eq!(rig.c.total_drops(), 0);
-                    t
-                })
+            let id = BenchmarkId::new(format!("{len}B"), n);
+            bench_rig(&mut g, id, (n, len), |r| {
+                assert_eq!(r.dequeue(), usize::from(n));
+                r.rx.q.enqueue(&mut r.batch, &mut r.pool, &r.c);
             });
         }
     }
@@ -187,19 +192,13 @@ fn copy(c: &mut Criterion) {
 fn publish(c: &mut Criterion) {
     let mut g = c.benchmark_group("used_publish");
     for n in [32u16, 64] {
-        let mut rig = Rig::new(n, 64);
-        g.throughput(Throughput::Elements(u64::from(n)));
-        g.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter_custom(|iters| {
-                rig.run(iters, |r| {
-                    let ring = r.tx.q.ring_mut();
-                    for _ in 0..n {
-                        let head = ring.next_head().unwrap();
-                        ring.put_used(head, 0);
-                    }
-                    black_box(ring.publish_used());
-                })
-            })
+        bench_rig(&mut g, BenchmarkId::from_parameter(n), (n, 64), |r| {
+            let ring = r.tx.q.ring_mut();
+            for _ in 0..n {
+                let head = ring.next_head().unwrap();
+                ring.put_used(head, 0);
+            }
+            black_box(ring.publish_used());
         });
     }
     g.finish();

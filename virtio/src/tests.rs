@@ -88,6 +88,15 @@ impl Guest {
         Guest::new(QSIZE, 0, false, VNET_HDR_LEN, mergeable)
     }
 
+    /// `tx()` and a descriptor, written nowhere yet, of a good 60-byte frame in its
+    /// memory: what a hostile chain is built around, so that only the fault it plants can
+    /// break the queue.
+    fn tx_with_frame() -> (Guest, Descriptor) {
+        let mut g = Guest::tx();
+        let b = g.put(&with_hdr(&frame(60, 1)));
+        (g, Descriptor::readable(b.addr, b.len))
+    }
+
     fn alloc(&mut self, len: usize) -> GuestAddress {
         let at = self.heap;
         self.heap = (at + len as u64 + 63) & !63;
@@ -123,6 +132,13 @@ impl Guest {
         Buffer::writable(at, len as u32)
     }
 
+    /// Posts a fresh receive buffer of `len` bytes as a chain of its own; returns it.
+    fn post_rx_buf(&mut self, len: usize) -> Buffer {
+        let b = self.rx_buf(len);
+        self.post(&[b]);
+        b
+    }
+
     fn read(&self, b: &Buffer) -> Vec<u8> {
         let mut v = vec![0u8; b.len as usize];
         self.mem.read_slice(&mut v, b.addr).unwrap();
@@ -152,6 +168,19 @@ impl Guest {
         self.drv.write_indirect(head, table, bufs).unwrap();
         self.drv.offer(&[head]).unwrap();
         head
+    }
+
+    /// Writes `descs` as an indirect table on the heap; returns its address.
+    fn table(&mut self, descs: &[Descriptor]) -> GuestAddress {
+        let at = self.alloc(16 * descs.len());
+        self.drv.write_table(at, descs).unwrap();
+        at
+    }
+
+    /// Makes available the chain written by hand in descriptors `0..n`, head 0.
+    fn offer_by_hand(&mut self, n: u16) {
+        self.next_desc = n;
+        self.drv.offer(&[0]).unwrap();
     }
 
     /// Makes descriptor `d`, written at a fresh index, available as a chain of its own.
@@ -228,6 +257,17 @@ impl Guest {
             .map(|&d| (d, self.c.drops(d)))
             .filter(|&(_, n)| n != 0)
             .collect()
+    }
+
+    /// Checks that the receive queue has delivered nothing yet and dropped `n` frames, all
+    /// for `why`, leaving its ring as the driver wrote it: no chain consumed, no used
+    /// entry, no interrupt.
+    #[track_caller]
+    fn assert_only_dropped(&self, why: DropReason, n: u64) {
+        assert_eq!(self.drops(), [(why, n)]);
+        assert_eq!(self.used_idx(), 0);
+        assert_eq!(self.q.ring().last_avail(), 0, "no chain consumed");
+        assert_eq!(self.notified(), 0);
     }
 }
 
@@ -552,8 +592,7 @@ fn legacy_header_is_ten_bytes() {
     assert_frames(&tx.dequeue(&mut pool), std::slice::from_ref(&f));
 
     let mut rx = Guest::new(QSIZE, 0, false, VNET_HDR_LEN_LEGACY, false);
-    let b = rx.rx_buf(2048);
-    rx.post(&[b]);
+    let b = rx.post_rx_buf(2048);
     rx.enqueue(&mut pool, &[&f]);
     assert_eq!(rx.take_used(), used(&[(0, 110)]));
     let got = rx.read(&b);
@@ -568,10 +607,7 @@ fn legacy_header_is_ten_bytes() {
 fn enqueue_mergeable_spreads_a_frame_over_buffers() {
     let mut pool = pool();
     let mut g = Guest::rx(true);
-    let bufs: Vec<Buffer> = (0..3).map(|_| g.rx_buf(2048)).collect();
-    for b in &bufs {
-        g.post(&[*b]);
-    }
+    let bufs: Vec<Buffer> = (0..3).map(|_| g.post_rx_buf(2048)).collect();
     let big = frame(3000, 1);
     let small = frame(100, 2);
     g.enqueue(&mut pool, &[&big, &small]);
@@ -605,17 +641,13 @@ fn enqueue_mergeable_spreads_a_frame_over_buffers() {
 fn enqueue_mergeable_without_enough_buffers_consumes_none() {
     let mut pool = pool();
     let mut g = Guest::rx(true);
-    let b0 = g.rx_buf(2048);
-    g.post(&[b0]);
+    g.post_rx_buf(2048);
     let big = frame(3000, 1);
     g.enqueue(&mut pool, &[&big]);
-    assert_eq!(g.drops(), [(DropReason::NoRxBuffers, 1)]);
-    assert_eq!(g.used_idx(), 0);
-    assert_eq!(g.q.ring().last_avail(), 0, "the first buffer is given back");
-    assert_eq!(g.notified(), 0);
+    // The first buffer, too small on its own, is given back.
+    g.assert_only_dropped(DropReason::NoRxBuffers, 1);
     // With a second buffer the same frame fits, starting in the first one.
-    let b1 = g.rx_buf(2048);
-    g.post(&[b1]);
+    let b1 = g.post_rx_buf(2048);
     g.enqueue(&mut pool, &[&big]);
     assert_eq!(g.take_used(), used(&[(0, 2048), (1, 964)]));
     assert_eq!(g.read(&b1)[..964], big[2036..]);
@@ -626,14 +658,10 @@ fn enqueue_mergeable_without_enough_buffers_consumes_none() {
 fn enqueue_non_mergeable_too_big_is_dropped_and_the_chain_kept() {
     let mut pool = pool();
     let mut g = Guest::rx(false);
-    let b = g.rx_buf(1024);
-    g.post(&[b]);
+    let b = g.post_rx_buf(1024);
     let big = frame(1500, 1);
     g.enqueue(&mut pool, &[&big]);
-    assert_eq!(g.drops(), [(DropReason::TooBigForGuest, 1)]);
-    assert_eq!(g.used_idx(), 0);
-    assert_eq!(g.q.ring().last_avail(), 0, "chain not consumed");
-    assert_eq!(g.notified(), 0);
+    g.assert_only_dropped(DropReason::TooBigForGuest, 1);
     // The next frames that fit go into the same chain, one by one.
     let small = frame(100, 2);
     g.enqueue(&mut pool, &[&big, &small, &big]);
@@ -679,13 +707,9 @@ fn enqueue_into_an_empty_ring_drops_and_consumes_nothing() {
     let frames: Vec<_> = (0..3).map(|k| frame(60, k)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     g.enqueue(&mut pool, &refs);
-    assert_eq!(g.drops(), [(DropReason::NoRxBuffers, 3)]);
-    assert_eq!(g.used_idx(), 0);
-    assert_eq!(g.q.ring().last_avail(), 0);
-    assert_eq!(g.notified(), 0);
+    g.assert_only_dropped(DropReason::NoRxBuffers, 3);
     assert!(g.q.broken().is_none());
-    let b = g.rx_buf(2048);
-    g.post(&[b]);
+    let b = g.post_rx_buf(2048);
     g.enqueue(&mut pool, &refs[..1]);
     assert_eq!(g.take_used(), used(&[(0, 72)]));
     assert_eq!(g.read(&b)[12..72], frames[0][..]);
@@ -727,8 +751,7 @@ fn expect_tx_break(victim: &mut Guest, kind: RingError) -> Vec<Vec<u8>> {
 fn expect_rx_break(victim: &mut Guest, kind: RingError) {
     let mut pool = pool();
     let mut bystander = Guest::rx(true);
-    let b = bystander.rx_buf(2048);
-    bystander.post(&[b]);
+    bystander.post_rx_buf(2048);
 
     let f = frame(100, 1);
     victim.enqueue(&mut pool, &[&f, &f]);
@@ -738,8 +761,7 @@ fn expect_rx_break(victim: &mut Guest, kind: RingError) {
     assert_eq!(victim.used_idx(), 0, "nothing handed back");
     assert_eq!(victim.c.tx_packets.get(), 0);
 
-    let good = victim.rx_buf(2048);
-    victim.post(&[good]);
+    let good = victim.post_rx_buf(2048);
     victim.enqueue(&mut pool, &[&f]);
     assert_eq!(victim.drops(), [(DropReason::Broken, 3)]);
     assert_eq!(victim.used_idx(), 0);
@@ -787,25 +809,18 @@ fn hostile_zero_length_descriptor() {
 
 #[test]
 fn hostile_descriptor_loop() {
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    let d = Descriptor::readable(b.addr, b.len);
+    let (mut g, d) = Guest::tx_with_frame();
     g.drv.write_desc(0, d.then(1)).unwrap();
     g.drv.write_desc(1, d.then(0)).unwrap();
-    g.next_desc = 2;
-    g.drv.offer(&[0]).unwrap();
+    g.offer_by_hand(2);
     expect_tx_break(&mut g, RingError::ChainTooLong);
     // A descriptor that is its own next.
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    g.post_raw(Descriptor::readable(b.addr, b.len).then(0));
+    let (mut g, d) = Guest::tx_with_frame();
+    g.post_raw(d.then(0));
     expect_tx_break(&mut g, RingError::ChainTooLong);
     // A loop inside an indirect table.
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    let d = Descriptor::readable(b.addr, b.len);
-    let table = g.alloc(32);
-    g.drv.write_table(table, &[d.then(1), d.then(0)]).unwrap();
+    let (mut g, d) = Guest::tx_with_frame();
+    let table = g.table(&[d.then(1), d.then(0)]);
     g.post_raw(Descriptor::indirect(table, 2));
     expect_tx_break(&mut g, RingError::ChainTooLong);
 }
@@ -821,16 +836,12 @@ fn hostile_chain_longer_than_max_chain() {
 
 #[test]
 fn hostile_next_index_beyond_the_ring() {
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    g.post_raw(Descriptor::readable(b.addr, b.len).then(QSIZE));
+    let (mut g, d) = Guest::tx_with_frame();
+    g.post_raw(d.then(QSIZE));
     expect_tx_break(&mut g, RingError::DescIndex);
     // In an indirect table, the table's length is the bound.
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    let table = g.alloc(32);
-    let d = Descriptor::readable(b.addr, b.len);
-    g.drv.write_table(table, &[d.then(1), d.then(2)]).unwrap();
+    let (mut g, d) = Guest::tx_with_frame();
+    let table = g.table(&[d.then(1), d.then(2)]);
     g.post_raw(Descriptor::indirect(table, 2));
     expect_tx_break(&mut g, RingError::DescIndex);
 }
@@ -866,30 +877,16 @@ fn hostile_avail_index_jump() {
 
 #[test]
 fn hostile_nested_indirect() {
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    let inner = g.alloc(16);
-    g.drv
-        .write_table(inner, &[Descriptor::readable(b.addr, b.len)])
-        .unwrap();
-    let outer = g.alloc(16);
-    g.drv
-        .write_table(outer, &[Descriptor::indirect(inner, 1)])
-        .unwrap();
+    let (mut g, d) = Guest::tx_with_frame();
+    let inner = g.table(&[d]);
+    let outer = g.table(&[Descriptor::indirect(inner, 1)]);
     g.post_raw(Descriptor::indirect(outer, 1));
     expect_tx_break(&mut g, RingError::Indirect);
-    // Nested further down the table.
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
+    // Nested further down the table, which points at itself.
+    let (mut g, d) = Guest::tx_with_frame();
     let outer = g.alloc(32);
     g.drv
-        .write_table(
-            outer,
-            &[
-                Descriptor::readable(b.addr, b.len).then(1),
-                Descriptor::indirect(outer, 2),
-            ],
-        )
+        .write_table(outer, &[d.then(1), Descriptor::indirect(outer, 2)])
         .unwrap();
     g.post_raw(Descriptor::indirect(outer, 2));
     expect_tx_break(&mut g, RingError::Indirect);
@@ -897,15 +894,9 @@ fn hostile_nested_indirect() {
 
 #[test]
 fn hostile_indirect_with_next_or_not_at_the_head() {
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    let table = g.alloc(16);
-    g.drv
-        .write_table(table, &[Descriptor::readable(b.addr, b.len)])
-        .unwrap();
-    g.drv
-        .write_desc(1, Descriptor::readable(b.addr, b.len))
-        .unwrap();
+    let (mut g, d) = Guest::tx_with_frame();
+    let table = g.table(&[d]);
+    g.drv.write_desc(1, d).unwrap();
     g.drv
         .write_desc(0, Descriptor::indirect(table, 1).then(1))
         .unwrap();
@@ -913,32 +904,22 @@ fn hostile_indirect_with_next_or_not_at_the_head() {
         g.drv.read_desc(0).unwrap().flags,
         DESC_F_INDIRECT | DESC_F_NEXT
     );
-    g.next_desc = 2;
-    g.drv.offer(&[0]).unwrap();
+    g.offer_by_hand(2);
     expect_tx_break(&mut g, RingError::Indirect);
     // An indirect descriptor second in a direct chain.
-    let mut g = Guest::tx();
-    let b = g.put(&with_hdr(&frame(60, 1)));
-    let table = g.alloc(16);
-    g.drv
-        .write_table(table, &[Descriptor::readable(b.addr, b.len)])
-        .unwrap();
-    g.drv
-        .write_desc(0, Descriptor::readable(b.addr, b.len).then(1))
-        .unwrap();
+    let (mut g, d) = Guest::tx_with_frame();
+    let table = g.table(&[d]);
+    g.drv.write_desc(0, d.then(1)).unwrap();
     g.drv.write_desc(1, Descriptor::indirect(table, 1)).unwrap();
-    g.next_desc = 2;
-    g.drv.offer(&[0]).unwrap();
+    g.offer_by_hand(2);
     expect_tx_break(&mut g, RingError::Indirect);
 }
 
 #[test]
 fn hostile_indirect_table_malformed() {
     let bad_table = |len: u32, misalign: u64| {
-        let mut g = Guest::tx();
-        let b = g.put(&with_hdr(&frame(60, 1)));
+        let (mut g, d) = Guest::tx_with_frame();
         let table = GuestAddress(g.alloc(8192).0 + misalign);
-        let d = Descriptor::readable(b.addr, b.len);
         g.drv.write_table(table, &[d; 3]).unwrap();
         g.post_raw(Descriptor {
             addr: table.0,
@@ -1001,8 +982,7 @@ fn hostile_read_only_descriptor_in_the_receive_queue() {
 #[test]
 fn hostile_receive_buffer_smaller_than_the_header() {
     let mut g = Guest::rx(true);
-    let b = g.rx_buf(VNET_HDR_LEN - 1);
-    g.post(&[b]);
+    g.post_rx_buf(VNET_HDR_LEN - 1);
     expect_rx_break(&mut g, RingError::HeaderLayout);
     let mut g = Guest::rx(false);
     let h = g.rx_buf(4);
@@ -1030,8 +1010,7 @@ fn hostile_receive_ring_errors() {
 fn enqueue_frames_before_a_bad_chain_are_delivered() {
     let mut pool = pool();
     let mut g = Guest::rx(true);
-    let b = g.rx_buf(2048);
-    g.post(&[b]);
+    g.post_rx_buf(2048);
     g.post_raw(Descriptor::writable(GuestAddress(MEM_SIZE), 2048));
     let f = frame(100, 1);
     g.enqueue(&mut pool, &[&f, &f, &f]);

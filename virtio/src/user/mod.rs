@@ -167,11 +167,9 @@ impl VirtioUser {
         cfg: &Config,
         tx_bufs: u16,
     ) -> io::Result<(VirtioUser, VirtioUser)> {
-        check_loop(cfg, tx_bufs)?;
-        let (a, b) = (a.as_ref(), b.as_ref());
-        let sa = connect_stream(a)?;
-        let sb = connect_stream(b)?;
-        Self::setup_loop((sa, a), (sb, b), cfg, tx_bufs)
+        Self::setup_loop([a.as_ref(), b.as_ref()], cfg, tx_bufs, |[a, b]| {
+            Ok([connect_stream(a)?, connect_stream(b)?])
+        })
     }
 
     /// [`connect_loop`](Self::connect_loop) for backends that connect to us: listens on
@@ -182,14 +180,13 @@ impl VirtioUser {
         cfg: &Config,
         tx_bufs: u16,
     ) -> io::Result<(VirtioUser, VirtioUser)> {
-        check_loop(cfg, tx_bufs)?;
-        let (a, b) = (a.as_ref(), b.as_ref());
-        // Both sockets exist before we wait on either, so neither backend finds its
-        // socket missing while we wait for the other.
-        let (la, lb) = (listen(a)?, listen(b)?);
-        let sa = accept_on(&la, a, cfg.accept_timeout)?;
-        let sb = accept_on(&lb, b, cfg.accept_timeout)?;
-        Self::setup_loop((sa, a), (sb, b), cfg, tx_bufs)
+        let timeout = cfg.accept_timeout;
+        Self::setup_loop([a.as_ref(), b.as_ref()], cfg, tx_bufs, |[a, b]| {
+            // Both sockets exist before we wait on either, so neither backend finds its
+            // socket missing while we wait for the other.
+            let (la, lb) = (listen(a)?, listen(b)?);
+            Ok([accept_on(&la, a, timeout)?, accept_on(&lb, b, timeout)?])
+        })
     }
 
     /// Runs the whole vhost-user set-up on a connected control socket, in memory of the
@@ -211,14 +208,18 @@ impl VirtioUser {
         dev.start(Arc::new(mem), &queues)
     }
 
-    /// Sets up both devices of a loop on their control sockets (each with its path, for
-    /// errors), in one memory.
+    /// Sets up both devices of a loop, in one memory, on the control sockets that `open`
+    /// gets for `paths` (which also name the socket in errors). `cfg` is checked first, so
+    /// that a bad one neither leaves socket files behind nor waits for a backend.
     fn setup_loop(
-        (sa, pa): (UnixStream, &Path),
-        (sb, pb): (UnixStream, &Path),
+        paths: [&Path; 2],
         cfg: &Config,
         tx_bufs: u16,
+        open: impl FnOnce([&Path; 2]) -> io::Result<[UnixStream; 2]>,
     ) -> io::Result<(VirtioUser, VirtioUser)> {
+        check_loop(cfg, tx_bufs)?;
+        let [sa, sb] = open(paths)?;
+        let [pa, pb] = paths;
         let a = Negotiated::new(sa, cfg).map_err(|e| at(pa, e))?;
         let b = Negotiated::new(sb, cfg).map_err(|e| at(pb, e))?;
         let (mem, qa, qb) = loop_plan(cfg, tx_bufs)?;

@@ -306,6 +306,29 @@ impl Ring {
         }
     }
 
+    /// Points every descriptor at its own buffer, as `len` bytes with `flags`, once `start`
+    /// (the buffers the queue starts with, called `what` in the error) is known to fit the
+    /// ring.
+    fn point_descs(
+        &mut self,
+        what: &str,
+        start: &std::ops::Range<u16>,
+        len: u32,
+        flags: u16,
+    ) -> io::Result<()> {
+        let size = self.size();
+        if start.end > size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what} buffers {start:?} beyond a ring of {size}"),
+            ));
+        }
+        for id in 0..size {
+            self.write_desc(id, self.layout.buf(id), len, flags, 0);
+        }
+        Ok(())
+    }
+
     /// Sets only the length of descriptor `id`: the rest never changes on the fast path.
     #[inline(always)]
     fn set_desc_len(&mut self, id: u16, len: u32) {
@@ -435,6 +458,26 @@ impl Ring {
     }
 }
 
+// Every queue type answers these from its `ring` alike. A macro keeps them in one place
+// without a public trait, which every caller would have to import.
+macro_rules! ring_status {
+    () => {
+        pub fn size(&self) -> u16 {
+            self.ring.size()
+        }
+
+        pub fn stats(&self) -> QueueStats {
+            self.ring.stats
+        }
+
+        /// Whether the device published an impossible used index: the queue then neither
+        /// sends nor receives another frame, and only a new connection helps.
+        pub fn broken(&self) -> bool {
+            self.ring.broken
+        }
+    };
+}
+
 /// Our transmit queue: the device's receive side, virtqueue `2p + 1` of pair `p`.
 pub struct TxQueue {
     ring: Ring,
@@ -444,17 +487,6 @@ pub struct TxQueue {
 }
 
 impl TxQueue {
-    /// Sets up the ring with every descriptor pointing at its own buffer, all free.
-    #[cfg(test)]
-    pub(crate) fn new(
-        mem: Arc<SharedMemory>,
-        layout: QueueLayout,
-        kick: EventFd,
-        event_idx: bool,
-    ) -> io::Result<TxQueue> {
-        Self::with_bufs(mem, layout, kick, event_idx, 0..layout.size)
-    }
-
     /// Sets up the ring with every descriptor pointing at its own buffer; those in `free`
     /// are free for [`send`](Self::send), the others belong to whoever shares the buffers
     /// (a receive queue that has them posted) until they come to
@@ -467,15 +499,7 @@ impl TxQueue {
         free: std::ops::Range<u16>,
     ) -> io::Result<TxQueue> {
         let mut ring = Ring::new(mem, layout, kick, event_idx)?;
-        if free.end > layout.size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("free buffers {free:?} beyond a ring of {}", layout.size),
-            ));
-        }
-        for id in 0..layout.size {
-            ring.write_desc(id, layout.buf(id), 0, 0, 0);
-        }
+        ring.point_descs("free", &free, 0, 0)?;
         for id in free.clone() {
             // SAFETY: the buffer of `id` lies inside the mapping (checked in Ring::new)
             // and is ours: no ring has it posted yet. The header stays zero unless
@@ -500,23 +524,11 @@ impl TxQueue {
         self.ring.layout.buf_size as usize - VNET_HDR_LEN
     }
 
-    pub fn size(&self) -> u16 {
-        self.ring.size()
-    }
+    ring_status!();
 
     /// Descriptors free for `send`, as of the last reclaim.
     pub fn free(&self) -> usize {
         self.nfree
-    }
-
-    pub fn stats(&self) -> QueueStats {
-        self.ring.stats
-    }
-
-    /// Whether the device published an impossible used index: the queue then posts
-    /// nothing more, and only a new connection helps.
-    pub fn broken(&self) -> bool {
-        self.ring.broken
     }
 
     /// Takes back the buffers the device is done with; returns how many.
@@ -828,18 +840,7 @@ impl FixedTxQueue {
         self.lens.len() as u16
     }
 
-    pub fn size(&self) -> u16 {
-        self.ring.size()
-    }
-
-    pub fn stats(&self) -> QueueStats {
-        self.ring.stats
-    }
-
-    /// See [`TxQueue::broken`].
-    pub fn broken(&self) -> bool {
-        self.ring.broken
-    }
+    ring_status!();
 
     /// Posts up to `max` frames, in turn, and returns how many: fewer when the device
     /// still holds the buffer whose turn it is, none on a [`broken`](Self::broken) queue.
@@ -974,18 +975,6 @@ enum Head {
 }
 
 impl RxQueue {
-    /// Sets up the ring with every descriptor a device-writable buffer, all posted.
-    #[cfg(test)]
-    pub(crate) fn new(
-        mem: Arc<SharedMemory>,
-        layout: QueueLayout,
-        kick: EventFd,
-        event_idx: bool,
-        mergeable: bool,
-    ) -> io::Result<RxQueue> {
-        Self::with_bufs(mem, layout, kick, event_idx, mergeable, 0..layout.size)
-    }
-
     /// Sets up the ring with every descriptor a device-writable buffer; those in `posted`
     /// are posted, the others belong to whoever shares the buffers (a transmit queue)
     /// until they come to [`post_bufs`](Self::post_bufs).
@@ -998,15 +987,7 @@ impl RxQueue {
         posted: std::ops::Range<u16>,
     ) -> io::Result<RxQueue> {
         let mut ring = Ring::new(mem, layout, kick, event_idx)?;
-        if posted.end > layout.size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("posted buffers {posted:?} beyond a ring of {}", layout.size),
-            ));
-        }
-        for id in 0..layout.size {
-            ring.write_desc(id, layout.buf(id), layout.buf_size, DESC_F_WRITE, 0);
-        }
+        ring.point_descs("posted", &posted, layout.buf_size, DESC_F_WRITE)?;
         for id in posted {
             ring.inflight[id as usize] = true;
             ring.push(id);
@@ -1030,18 +1011,7 @@ impl RxQueue {
         })
     }
 
-    pub fn size(&self) -> u16 {
-        self.ring.size()
-    }
-
-    pub fn stats(&self) -> QueueStats {
-        self.ring.stats
-    }
-
-    /// See [`TxQueue::broken`].
-    pub fn broken(&self) -> bool {
-        self.ring.broken
-    }
+    ring_status!();
 
     /// Takes up to `max` frames from the device and calls `sink(frame)` for each, the
     /// virtio-net header stripped; returns how many. A frame in one buffer is passed in
@@ -1280,24 +1250,36 @@ mod tests {
             // SAFETY: inside the avail ring of a queue in test memory.
             unsafe { self.at(self.l.avail + 2).cast::<u16>().read_volatile() }
         }
+        /// Descriptor `id` as the driver wrote it: (addr, len, flags, next).
+        fn desc(&self, id: u16) -> (u64, u32, u16, u16) {
+            // SAFETY: a descriptor of the test queue's table.
+            unsafe {
+                let d = self.at(self.l.desc + 16 * u64::from(id));
+                (
+                    d.cast::<u64>().read(),
+                    d.add(8).cast::<u32>().read(),
+                    d.add(12).cast::<u16>().read(),
+                    d.add(14).cast::<u16>().read(),
+                )
+            }
+        }
         fn take(&mut self) -> Option<(u16, u64, u32, u16, u16)> {
             if self.avail_idx() == self.last_avail {
                 return None;
             }
             let slot = (self.last_avail & (self.l.size - 1)) as u64;
             self.last_avail = self.last_avail.wrapping_add(1);
-            // SAFETY: ring entries and descriptors of the test queue.
-            unsafe {
-                let head = self.at(self.l.avail + 4 + 2 * slot).cast::<u16>().read();
-                let d = self.at(self.l.desc + 16 * u64::from(head));
-                Some((
-                    head,
-                    d.cast::<u64>().read(),
-                    d.add(8).cast::<u32>().read(),
-                    d.add(12).cast::<u16>().read(),
-                    d.add(14).cast::<u16>().read(),
-                ))
-            }
+            // SAFETY: an entry of the test queue's avail ring.
+            let head = unsafe { self.at(self.l.avail + 4 + 2 * slot).cast::<u16>().read() };
+            let (addr, len, flags, next) = self.desc(head);
+            Some((head, addr, len, flags, next))
+        }
+        /// Takes every buffer posted since the last take: (id, address).
+        fn posted(&mut self) -> Vec<(u16, u64)> {
+            std::iter::from_fn(|| self.take().map(|d| (d.0, d.1))).collect()
+        }
+        fn posted_ids(&mut self) -> Vec<u16> {
+            self.posted().into_iter().map(|(id, _)| id).collect()
         }
         fn put_used(&mut self, id: u32, len: u32, publish: bool) {
             let slot = (self.used & (self.l.size - 1)) as u64;
@@ -1324,6 +1306,19 @@ mod tests {
             // SAFETY: used flags of the test queue.
             unsafe { self.at(self.l.used).cast::<u16>().write_volatile(f) };
         }
+        fn set_avail_event(&self, idx: u16) {
+            let at = self.l.used + 4 + 8 * u64::from(self.l.size);
+            // SAFETY: avail_event of the test queue, right after its used entries.
+            unsafe { self.at(at).cast::<u16>().write_volatile(idx) };
+        }
+        /// Writes `frame` behind a header with `num_buffers` 1 into buffer `id` at `addr`
+        /// and returns it used; returns the length it was returned with.
+        fn put_frame(&mut self, (id, addr): (u16, u64), frame: &[u8], publish: bool) -> u32 {
+            let b = with_header(1, frame);
+            self.write(addr, &b);
+            self.put_used(u32::from(id), b.len() as u32, publish);
+            b.len() as u32
+        }
         fn write(&self, gpa: u64, bytes: &[u8]) {
             // SAFETY: a buffer of the test queue.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at(gpa), bytes.len()) };
@@ -1334,11 +1329,36 @@ mod tests {
         }
     }
 
+    /// `frame` behind a virtio-net header whose only non-zero field is `num_buffers`.
+    fn with_header(num_buffers: u8, frame: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; VNET_HDR_LEN];
+        b[10] = num_buffers;
+        b.extend_from_slice(frame);
+        b
+    }
+
     fn setup(size: u16, buf: u32) -> (Arc<SharedMemory>, QueueLayout, EventFd) {
         let mut mem = SharedMemory::new(QueueLayout::bytes(size, buf) + 4096).unwrap();
         let l = QueueLayout::alloc(&mut mem, size, buf).unwrap();
         let kick = EventFd::new(libc::EFD_NONBLOCK).unwrap();
         (Arc::new(mem), l, kick)
+    }
+
+    /// A transmit queue with all its buffers free, in memory of its own; the device at its
+    /// other end, and a second handle on its kick eventfd to count kicks with.
+    fn tx_queue(size: u16, buf: u32, event_idx: bool) -> (Device, TxQueue, EventFd) {
+        let (mem, l, kick) = setup(size, buf);
+        let probe = kick.try_clone().unwrap();
+        let tx = TxQueue::with_bufs(mem.clone(), l, kick, event_idx, 0..size).unwrap();
+        (Device::new(mem, l), tx, probe)
+    }
+
+    /// A receive queue with all its buffers posted (mergeable), in memory of its own, and
+    /// the device at its other end.
+    fn rx_queue(size: u16, buf: u32) -> (Device, RxQueue) {
+        let (mem, l, kick) = setup(size, buf);
+        let rx = RxQueue::with_bufs(mem.clone(), l, kick, false, true, 0..size).unwrap();
+        (Device::new(mem, l), rx)
     }
 
     fn kicks(fd: &EventFd) -> u64 {
@@ -1347,10 +1367,7 @@ mod tests {
 
     #[test]
     fn send_posts_frames_and_reclaims_them() {
-        let (mem, l, kick) = setup(4, 128);
-        let probe = kick.try_clone().unwrap();
-        let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device::new(mem, l);
+        let (mut dev, mut tx, probe) = tx_queue(4, 128, false);
         let n = tx.send(3, |i, b| {
             b[..4].copy_from_slice(&[i as u8; 4]);
             60 + i
@@ -1361,7 +1378,7 @@ mod tests {
             let (head, addr, len, flags, _) = dev.take().unwrap();
             assert_eq!(len as usize, VNET_HDR_LEN + 60 + i as usize);
             assert_eq!(flags, 0);
-            assert_eq!(addr, l.buf(head));
+            assert_eq!(addr, dev.l.buf(head));
             let bytes = dev.read(addr, len as usize);
             assert_eq!(&bytes[..VNET_HDR_LEN], &[0; VNET_HDR_LEN]);
             assert_eq!(&bytes[VNET_HDR_LEN..VNET_HDR_LEN + 4], &[i as u8; 4]);
@@ -1386,9 +1403,7 @@ mod tests {
 
     #[test]
     fn tx_ignores_bogus_used_entries() {
-        let (mem, l, kick) = setup(4, 128);
-        let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device::new(mem, l);
+        let (mut dev, mut tx, _) = tx_queue(4, 128, false);
         assert_eq!(tx.send(1, |_, _| 60), 1);
         let (h, ..) = dev.take().unwrap();
         dev.put_used(h as u32, 0, false);
@@ -1400,9 +1415,7 @@ mod tests {
         assert!(tx.broken());
         assert_eq!(tx.send(1, |_, _| 60), 0);
 
-        let (mem, l, kick) = setup(4, 128);
-        let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device::new(mem, l);
+        let (mut dev, mut tx, _) = tx_queue(4, 128, false);
         assert_eq!(tx.send(2, |_, _| 60), 2);
         let (h, ..) = dev.take().unwrap();
         dev.put_used(h as u32, 0, false);
@@ -1415,12 +1428,9 @@ mod tests {
 
     #[test]
     fn event_idx_kicks_only_when_avail_event_is_passed() {
-        let (mem, l, kick) = setup(8, 128);
-        let probe = kick.try_clone().unwrap();
-        let mut tx = TxQueue::new(mem.clone(), l, kick, true).unwrap();
-        // avail_event = 2: kick when the index moves past 2.
-        // SAFETY: avail_event of the test queue.
-        unsafe { mem.host_addr(l.used + 4 + 8 * 8).cast::<u16>().write(2) };
+        let (dev, mut tx, probe) = tx_queue(8, 128, true);
+        // Kick when the index moves past 2.
+        dev.set_avail_event(2);
         assert_eq!(tx.send(2, |_, _| 60), 2);
         assert_eq!(kicks(&probe), 0, "0 -> 2 does not pass 2");
         assert_eq!(tx.send(1, |_, _| 60), 1);
@@ -1429,21 +1439,15 @@ mod tests {
 
     #[test]
     fn recv_passes_frames_and_reposts_buffers() {
-        let (mem, l, kick) = setup(4, 128);
-        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device::new(mem, l);
+        let (mut dev, mut rx) = rx_queue(4, 128);
         let mut bufs = Vec::new();
         while let Some((head, addr, len, flags, _)) = dev.take() {
             assert_eq!((len, flags), (128, DESC_F_WRITE));
             bufs.push((head, addr));
         }
         assert_eq!(bufs.len(), 4, "all buffers posted at start");
-        for (k, &(head, addr)) in bufs.iter().take(2).enumerate() {
-            let mut b = vec![0u8; VNET_HDR_LEN];
-            b[10] = 1;
-            b.extend_from_slice(&[k as u8 + 1; 70]);
-            dev.write(addr, &b);
-            dev.put_used(head as u32, b.len() as u32, false);
+        for (k, &buf) in bufs.iter().take(2).enumerate() {
+            dev.put_frame(buf, &[k as u8 + 1; 70], false);
         }
         dev.publish();
         let mut got = Vec::new();
@@ -1458,16 +1462,11 @@ mod tests {
 
     #[test]
     fn recv_gathers_merged_buffers_once_all_are_published() {
-        let (mem, l, kick) = setup(4, 64);
-        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device::new(mem, l);
-        let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
+        let (mut dev, mut rx) = rx_queue(4, 64);
+        let bufs = dev.posted();
         let frame: Vec<u8> = (0..130u8).collect();
         // 12 + 130 bytes over 64-byte buffers: 52 + 64 + 14.
-        let mut first = vec![0u8; VNET_HDR_LEN];
-        first[10] = 3;
-        first.extend_from_slice(&frame[..52]);
-        dev.write(bufs[0].1, &first);
+        dev.write(bufs[0].1, &with_header(3, &frame[..52]));
         dev.write(bufs[1].1, &frame[52..116]);
         dev.write(bufs[2].1, &frame[116..]);
         dev.put_used(bufs[0].0 as u32, 64, false);
@@ -1477,16 +1476,14 @@ mod tests {
         dev.put_used(bufs[2].0 as u32, 14, true);
         assert_eq!(rx.recv(8, |f| got.push(f.to_vec())), 1);
         assert_eq!(got, vec![frame]);
-        let back: Vec<u16> = std::iter::from_fn(|| dev.take().map(|d| d.0)).collect();
+        let back = dev.posted_ids();
         assert_eq!(back, vec![bufs[0].0, bufs[1].0, bufs[2].0]);
     }
 
     #[test]
     fn recv_drops_bad_entries_without_losing_buffers() {
-        let (mem, l, kick) = setup(4, 64);
-        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device::new(mem, l);
-        let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
+        let (mut dev, mut rx) = rx_queue(4, 64);
+        let bufs = dev.posted();
         dev.put_used(bufs[0].0 as u32, 65, false); // longer than the buffer
         dev.put_used(77, 20, false); // not a descriptor
         dev.put_used(bufs[1].0 as u32, 5, false); // shorter than a header
@@ -1495,36 +1492,27 @@ mod tests {
         rx.recv(8, |_| n += 1);
         assert_eq!(n, 0);
         assert_eq!(rx.stats().bad_used, 3);
-        let back: Vec<u16> = std::iter::from_fn(|| dev.take().map(|d| d.0)).collect();
+        let back = dev.posted_ids();
         assert_eq!(back, vec![bufs[0].0, bufs[1].0]);
     }
 
     #[test]
     fn post_bad_writes_what_it_says() {
-        let (mem, l, kick) = setup(512, 128);
-        let mut tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
-        let mut dev = Device::new(mem.clone(), l);
+        let (mut dev, mut tx, _) = tx_queue(512, 128, false);
         tx.post_bad(BadDescriptor::DescriptorLoop).unwrap();
         let (h, _, _, flags, next) = dev.take().unwrap();
         assert_eq!((flags, next), (DESC_F_NEXT, h));
         tx.post_bad(BadDescriptor::ZeroLength).unwrap();
         assert_eq!(dev.take().unwrap().2, 0);
         tx.post_bad(BadDescriptor::Unmapped).unwrap();
-        assert_eq!(dev.take().unwrap().1, mem.hole_gpa());
+        assert_eq!(dev.take().unwrap().1, dev.mem.hole_gpa());
         tx.post_bad(BadDescriptor::HeadBeyondRing).unwrap();
         assert_eq!(dev.take().unwrap().0, 512);
         tx.post_bad(BadDescriptor::ChainTooLong).unwrap();
         let (mut i, ..) = dev.take().unwrap();
         let mut n = 1;
         loop {
-            // SAFETY: descriptor table of the test queue.
-            let (flags, next) = unsafe {
-                let d = mem.host_addr(l.desc + 16 * u64::from(i));
-                (
-                    d.add(12).cast::<u16>().read(),
-                    d.add(14).cast::<u16>().read(),
-                )
-            };
+            let (_, _, flags, next) = dev.desc(i);
             if flags & DESC_F_NEXT == 0 {
                 break;
             }
@@ -1540,8 +1528,7 @@ mod tests {
         tx.post_bad(BadDescriptor::AvailIndexJump).unwrap();
         assert_eq!(dev.avail_idx().wrapping_sub(before), 513);
 
-        let (mem, l, kick) = setup(256, 128);
-        let mut tx = TxQueue::new(mem, l, kick, false).unwrap();
+        let (_, mut tx, _) = tx_queue(256, 128, false);
         assert!(
             tx.post_bad(BadDescriptor::ChainTooLong).is_err(),
             "ring too small"
@@ -1567,11 +1554,7 @@ mod tests {
     /// and returns it used (published). Returns the buffer's id.
     fn deliver(dev: &mut Device, frame: &[u8]) -> u16 {
         let (head, addr, ..) = dev.take().expect("a receive buffer");
-        let mut b = vec![0u8; VNET_HDR_LEN];
-        b[10] = 1;
-        b.extend_from_slice(frame);
-        dev.write(addr, &b);
-        dev.put_used(u32::from(head), b.len() as u32, true);
+        dev.put_frame((head, addr), frame, true);
         head
     }
 
@@ -1584,9 +1567,7 @@ mod tests {
 
     #[test]
     fn take_bufs_hands_buffers_over_and_post_bufs_returns_them() {
-        let (mem, l, kick) = setup(4, 128);
-        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device::new(mem, l);
+        let (mut dev, mut rx) = rx_queue(4, 128);
         let a = deliver(&mut dev, &[1; 60]);
         let b = deliver(&mut dev, &[2; 70]);
         let c = deliver(&mut dev, &[3; 80]);
@@ -1608,20 +1589,17 @@ mod tests {
 
     #[test]
     fn take_bufs_drops_a_frame_spread_over_buffers_and_reposts_them() {
-        let (mem, l, kick) = setup(4, 64);
-        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device::new(mem, l);
-        let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
-        let mut first = vec![0u8; VNET_HDR_LEN];
-        first[10] = 2;
-        dev.write(bufs[0].1, &first);
+        let (mut dev, mut rx) = rx_queue(4, 64);
+        let bufs = dev.posted();
+        dev.write(bufs[0].1, &with_header(2, &[]));
         dev.put_used(u32::from(bufs[0].0), 64, true);
         assert!(
             bufs_of(&mut rx, 8).is_empty(),
             "second buffer not published yet"
         );
         dev.put_used(u32::from(bufs[1].0), 10, true);
-        let got = deliver_after(&mut dev, &mut rx, bufs[2]);
+        dev.put_frame(bufs[2], &[9; 50], true);
+        let got = bufs_of(&mut rx, 8);
         assert_eq!(
             got,
             [Buf {
@@ -1631,7 +1609,7 @@ mod tests {
         );
         assert_eq!(rx.stats().multi_buffer, 1);
         assert_eq!(rx.stats().frames, 1);
-        let back: Vec<u16> = std::iter::from_fn(|| dev.take().map(|d| d.0)).collect();
+        let back = dev.posted_ids();
         assert_eq!(
             back,
             [bufs[0].0, bufs[1].0],
@@ -1639,28 +1617,12 @@ mod tests {
         );
     }
 
-    /// Returns `buf` used with a 50-byte frame and takes what is pending.
-    fn deliver_after(dev: &mut Device, rx: &mut RxQueue, buf: (u16, u64)) -> Vec<Buf> {
-        let mut b = vec![0u8; VNET_HDR_LEN];
-        b[10] = 1;
-        b.extend_from_slice(&[9; 50]);
-        dev.write(buf.1, &b);
-        dev.put_used(u32::from(buf.0), b.len() as u32, true);
-        bufs_of(rx, 8)
-    }
-
     #[test]
     fn take_bufs_counts_what_the_device_gets_wrong_and_trusts_none_of_it() {
-        let (mem, l, kick) = setup(8, 128);
-        let mut rx = RxQueue::new(mem.clone(), l, kick, false, true).unwrap();
-        let mut dev = Device::new(mem, l);
-        let bufs: Vec<(u16, u64)> = std::iter::from_fn(|| dev.take().map(|d| (d.0, d.1))).collect();
-        let mut frame = vec![0u8; VNET_HDR_LEN];
-        frame[10] = 1;
-        frame.extend_from_slice(&[7; 60]);
-        dev.write(bufs[0].1, &frame);
-        dev.put_used(u32::from(bufs[0].0), frame.len() as u32, false);
-        dev.put_used(u32::from(bufs[0].0), frame.len() as u32, false); // again
+        let (mut dev, mut rx) = rx_queue(8, 128);
+        let bufs = dev.posted();
+        let len = dev.put_frame(bufs[0], &[7; 60], false);
+        dev.put_used(u32::from(bufs[0].0), len, false); // again
         dev.put_used(77, 72, false); // not a descriptor
         dev.put_used(u32::from(bufs[1].0), 129, false); // longer than the buffer
         dev.put_used(u32::from(bufs[2].0), 11, false); // shorter than a header
@@ -1675,15 +1637,14 @@ mod tests {
         let s = rx.stats();
         assert_eq!((s.bad_used, s.dropped, s.frames), (4, 2, 1));
         // Only the two bad-length buffers went back; the repeated id is the caller's.
-        let back: Vec<u16> = std::iter::from_fn(|| dev.take().map(|d| d.0)).collect();
+        let back = dev.posted_ids();
         assert_eq!(back, [bufs[1].0, bufs[2].0]);
     }
 
     #[test]
     #[should_panic(expected = "not a free buffer")]
     fn rx_post_bufs_refuses_a_buffer_already_posted() {
-        let (mem, l, kick) = setup(4, 128);
-        let mut rx = RxQueue::new(mem, l, kick, false, true).unwrap();
+        let (_dev, mut rx) = rx_queue(4, 128);
         rx.post_bufs(&[2]);
     }
 
@@ -1732,7 +1693,7 @@ mod tests {
         assert_eq!(tx.reclaim_bufs(&mut ids), 1);
         assert_eq!(ids[0], id);
         assert_eq!(tx.free(), 1, "reclaimed ids are the caller's, not send's");
-        let still: Vec<u16> = std::iter::from_fn(|| rxd.take().map(|d| d.0)).collect();
+        let still = rxd.posted_ids();
         assert_eq!(still, [2, 3]);
         rx.post_bufs(&ids[..1]);
         assert_eq!(rxd.take().map(|d| d.0), Some(id));
@@ -1843,9 +1804,7 @@ mod tests {
 
     #[test]
     fn fixed_frames_go_out_in_turn_as_they_were_written() {
-        let (mem, l, kick) = setup(8, 128);
-        let probe = kick.try_clone().unwrap();
-        let tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
+        let (mut dev, tx, probe) = tx_queue(8, 128, false);
         let mut written = Vec::new();
         let mut tx = tx
             .into_fixed(6, |id, b| {
@@ -1855,7 +1814,6 @@ mod tests {
             .unwrap();
         assert_eq!(written, [0, 1, 2, 3, 4, 5], "each buffer written once");
         assert_eq!((tx.frames(), tx.size()), (6, 8));
-        let mut dev = Device::new(mem, l);
         assert!(dev.take().is_none(), "nothing posted yet");
         assert_eq!(tx.send(4), 4);
         assert_eq!(kicks(&probe), 1, "one kick per burst");
@@ -1902,10 +1860,8 @@ mod tests {
         // All of the ring (buffer `id` always in entry `id`, left alone after the first
         // lap) and all but one (the entries change every lap).
         for n in [4, 3] {
-            let (mem, l, kick) = setup(4, 128);
-            let tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
+            let (mut dev, tx, _) = tx_queue(4, 128, false);
             let mut tx = tx.into_fixed(n, fixed_frame).unwrap();
-            let mut dev = Device::new(mem, l);
             for k in 0..50u16 {
                 assert_eq!(tx.send(1), 1, "n={n} k={k}");
                 take_fixed(&mut dev, k % n);
@@ -1926,8 +1882,7 @@ mod tests {
 
     #[test]
     fn into_fixed_refuses_what_it_cannot_do() {
-        let (mem, l, kick) = setup(4, 128);
-        let fresh = || TxQueue::new(mem.clone(), l, kick.try_clone().unwrap(), false).unwrap();
+        let fresh = || tx_queue(4, 128, false).1;
         assert!(fresh().into_fixed(0, fixed_frame).is_err(), "no frames");
         assert!(
             fresh().into_fixed(5, fixed_frame).is_err(),
@@ -1945,8 +1900,7 @@ mod tests {
         // Buffers 0 and 1 sent: into_fixed takes back what the device gave back, and
         // needs all of them.
         for (back, ok) in [(&[0][..], false), (&[1, 0][..], true)] {
-            let mut tx = fresh();
-            let mut dev = Device::new(mem.clone(), l);
+            let (mut dev, mut tx, _) = tx_queue(4, 128, false);
             assert_eq!(tx.send(2, |_, _| 60), 2);
             for &id in back {
                 dev.put_used(id, 0, true);
@@ -1968,10 +1922,8 @@ mod tests {
 
     #[test]
     fn fixed_frames_trust_nothing_the_device_says() {
-        let (mem, l, kick) = setup(4, 128);
-        let tx = TxQueue::new(mem.clone(), l, kick, false).unwrap();
+        let (mut dev, tx, _) = tx_queue(4, 128, false);
         let mut tx = tx.into_fixed(4, fixed_frame).unwrap();
-        let mut dev = Device::new(mem, l);
         assert_eq!(tx.send(4), 4);
         dev.put_used(0, 0, false);
         dev.put_used(0, 0, false); // again
