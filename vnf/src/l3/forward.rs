@@ -177,9 +177,13 @@ impl<'a> Ctx<'a> {
         self.in_if = ri;
         let c = &self.counters.ifaces[ri as usize];
         c.rx.rx_packets.add(batch.len() as u64);
-        // Plain IPv4 to a resolved neighbor goes through the batch stages; the rest,
-        // in order, through the general path below.
+        // One IPv6 flow to a resolved neighbor goes whole; plain IPv4 to resolved
+        // neighbors goes through the batch stages; the rest, in order, through the
+        // general path below.
         // Out of `self.w` while `self` is borrowed; allocated on first use, then kept.
+        if self.whole_batch6(ri, batch) {
+            return;
+        }
         let mut rest = self.w.rest.take().unwrap_or_default();
         self.fast4(ri, batch, &mut rest);
         let (mut fast, mut fast6): (Option<Fast>, Option<Fast>) = (None, None);
@@ -476,7 +480,7 @@ impl<'a> Ctx<'a> {
                     NextHop::Connected(o) => (o, h.dst, false),
                     NextHop::Gateway { iface, via } => (iface, via, false),
                     NextHop::Multipath { first, count } => {
-                        match self.r.paths[(first + flow_hash6(&h) % count) as usize] {
+                        match self.r.paths[(first + flow_hash6(&pkt, &h) % count) as usize] {
                             NextHop::Connected(o) => (o, h.dst, true),
                             NextHop::Gateway { iface, via } => (iface, via, true),
                             _ => return self.drop(pkt, DropReason::NoRoute),
@@ -956,10 +960,23 @@ fn flow_hash4(pkt: &Packet, h: &ipv4::V4) -> u32 {
     )
 }
 
-fn flow_hash6(h: &ipv6::V6) -> u32 {
-    let a = (h.src ^ (h.src >> 64)) as u64;
+/// The flow of an IPv6 packet: addresses, flow label (RFC 6438: the source's own flow
+/// identifier), next header and, for TCP or UDP right after the fixed header, the
+/// ports, as IPv4's flows count them.
+fn flow_hash6(pkt: &Packet, h: &ipv6::V6) -> u32 {
+    let l3 = pkt.data().get(ETH_HEADER..).unwrap_or_default();
+    let label = l3
+        .get(1..4)
+        .map_or(0, |b| u32::from_be_bytes([0, b[0] & 0x0f, b[1], b[2]]));
+    let ports = match h.next_header {
+        6 | 17 => l3
+            .get(ipv6::HEADER..ipv6::HEADER + 4)
+            .map_or(0, |p| u32::from_be_bytes(p.try_into().expect("4 bytes"))),
+        _ => 0,
+    };
+    let a = (h.src ^ (h.src >> 64)) as u64 ^ u64::from(label) << 40;
     let b = (h.dst ^ (h.dst >> 64)) as u64;
-    mix(a, b ^ u64::from(h.next_header))
+    mix(a, b ^ (u64::from(ports) << 8 | u64::from(h.next_header)))
 }
 
 /// A multiply-xorshift mix: both halves of the flow spread over the result's top bits.
@@ -967,4 +984,59 @@ fn flow_hash6(h: &ipv6::V6) -> u32 {
 fn mix(a: u64, b: u64) -> u32 {
     let x = (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     ((x ^ (x >> 31)) >> 32) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A UDP-over-IPv6 frame (source port `sport`, flow label `label`) in a packet of
+    /// `pool`, and its parsed header.
+    fn udp6(pool: &mut Pool, sport: u16, label: u32, next: u8) -> (Packet, ipv6::V6) {
+        let mut p = pool.alloc().unwrap();
+        let room = p.room_mut();
+        room[..ETH_HEADER + 48].fill(0);
+        let l3 = &mut room[ETH_HEADER..];
+        l3[..4].copy_from_slice(&(0x6000_0000 | label).to_be_bytes());
+        l3[4..6].copy_from_slice(&8u16.to_be_bytes());
+        l3[6] = next;
+        l3[7] = 64;
+        l3[8] = 0xfd;
+        l3[23] = 2;
+        l3[24] = 0xfd;
+        l3[39] = 3;
+        l3[40..42].copy_from_slice(&sport.to_be_bytes());
+        l3[42..44].copy_from_slice(&53u16.to_be_bytes());
+        p.set_len(ETH_HEADER + 48);
+        let h = ipv6::parse(&p.data()[ETH_HEADER..]).unwrap();
+        (p, h)
+    }
+
+    #[test]
+    fn ipv6_flows_spread_by_ports_and_flow_label() {
+        let mut pool = Pool::new(4).unwrap();
+        // Flows between the same two hosts: their ports, or their flow label, pick the
+        // path; a flow keeps its path.
+        let mut by_port = [0u32; 2];
+        let mut by_label = [0u32; 2];
+        for i in 0..64u16 {
+            let (p, h) = udp6(&mut pool, 1000 + i, 0, 17);
+            let path = flow_hash6(&p, &h) % 2;
+            by_port[path as usize] += 1;
+            let (q, h2) = udp6(&mut pool, 1000 + i, 0, 17);
+            assert_eq!(flow_hash6(&q, &h2) % 2, path);
+            pool.free(q);
+            pool.free(p);
+            let (p, h) = udp6(&mut pool, 1000, u32::from(i) * 4099, 17);
+            by_label[(flow_hash6(&p, &h) % 2) as usize] += 1;
+            pool.free(p);
+        }
+        for counts in [by_port, by_label] {
+            assert!(counts.iter().all(|&c| c >= 16), "{counts:?}");
+        }
+        // Ports count only for TCP and UDP: behind another next header they are data.
+        let (p, h) = udp6(&mut pool, 1, 0, 59);
+        let (q, h2) = udp6(&mut pool, 2, 0, 59);
+        assert_eq!(flow_hash6(&p, &h), flow_hash6(&q, &h2));
+    }
 }

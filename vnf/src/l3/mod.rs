@@ -9,6 +9,7 @@ mod announce;
 pub mod arp;
 pub mod checksum;
 mod fast4;
+mod fast6;
 pub mod forward;
 pub mod fragment;
 mod groups;
