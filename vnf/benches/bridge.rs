@@ -17,33 +17,18 @@
 //! core with the rings hot, so the figures are the switch's own cost per frame.
 //! `cargo bench -p vnf --bench bridge` (add `-- --quick` for a short run).
 
-// This file uses the rings only; the rest is for the other benchmarks.
+// This file uses the rings and criterion's settings; the rest is for the other
+// benchmarks.
 #[allow(dead_code)]
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use packet::{Batch, Pool};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use common::rings::{rings, Queue, BUF, LEN, N, TX_BUFS};
-use virtio::net::VNET_HDR_LEN;
-use virtio::QueueCounters;
+use common::config;
+use common::rings::{Rig, N};
 use vnf::l2::mactable::key;
-use vnf::l2::{bridge_batch, L2Counters, Outputs, L2};
-
-/// Port 0's transmit ring, and a receive ring for each of `ports` ports.
-struct Rig {
-    mem: Arc<GuestMemoryMmap<()>>,
-    tx: Queue,
-    rx: Vec<Queue>,
-    pool: Pool,
-    batch: Batch,
-    out: Outputs,
-    c: QueueCounters,
-}
+use vnf::l2::{bridge_batch, L2Counters, L2};
 
 fn mac(n: u32) -> [u8; 6] {
     let b = n.to_be_bytes();
@@ -51,60 +36,21 @@ fn mac(n: u32) -> [u8; 6] {
 }
 
 impl Rig {
-    fn new(ports: usize) -> Rig {
-        let (mem, tx, rx) = rings(ports);
-        let mut rig = Rig {
-            mem,
-            tx,
-            rx,
-            pool: Pool::new(1024).unwrap(),
-            batch: Batch::default(),
-            out: Outputs::new(ports),
-            c: QueueCounters::default(),
-        };
-        rig.write_frames(|_| mac(2), |_| mac(1));
+    /// Port 0's transmit ring and a receive ring for each of `ports` members, the frames
+    /// from `mac(1)` to `mac(2)`.
+    fn with_members(ports: usize) -> Rig {
+        let mut rig = Rig::new(ports, ports);
+        rig.write_macs(|_| mac(2), |_| mac(1));
         rig
     }
 
-    /// Writes the 64 transmit frames with these addresses (outside any timing).
-    fn write_frames(&mut self, dst: impl Fn(u16) -> [u8; 6], src: impl Fn(u16) -> [u8; 6]) {
-        let mut f = [0u8; VNET_HDR_LEN + LEN];
-        for h in 0..N {
-            let e = &mut f[VNET_HDR_LEN..];
+    /// Writes the transmit frames with these addresses (outside any timing).
+    fn write_macs(&mut self, dst: impl Fn(u16) -> [u8; 6], src: impl Fn(u16) -> [u8; 6]) {
+        self.write_frames(|h, e| {
             e[..6].copy_from_slice(&dst(h));
             e[6..12].copy_from_slice(&src(h));
             e[12..14].copy_from_slice(&[0x08, 0x00]);
-            self.mem
-                .write_slice(&f, GuestAddress(TX_BUFS + u64::from(h) * BUF))
-                .unwrap();
-        }
-    }
-
-    /// Times `iters` batches; `prepare` runs before each, untimed.
-    fn run(
-        &mut self,
-        iters: u64,
-        mut prepare: impl FnMut(&mut Rig),
-        mut op: impl FnMut(&mut Rig),
-    ) -> Duration {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            prepare(self);
-            self.tx.repost();
-            for q in &mut self.rx {
-                q.repost();
-            }
-            let t = Instant::now();
-            let n = self
-                .tx
-                .q
-                .dequeue(&mut self.pool, &mut self.batch, 0, 0, &self.c);
-            assert_eq!(n, N as usize);
-            op(self);
-            total += t.elapsed();
-        }
-        assert_eq!(self.c.total_drops(), 0, "no frame may be dropped");
-        total
+        });
     }
 
     fn bridge(&mut self, l2: &L2, counters: &L2Counters) {
@@ -144,33 +90,20 @@ fn l2(ports: usize, limit: u32) -> L2 {
     L2::build(&m)
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
 fn forwarding(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward_64B");
     g.throughput(Throughput::Elements(u64::from(N)));
 
-    let mut rig = Rig::new(2);
+    let mut rig = Rig::with_members(2);
     g.bench_function("xconnect", |b| {
-        b.iter_custom(|iters| {
-            rig.run(
-                iters,
-                |_| {},
-                |r| r.rx[1].q.enqueue(&mut r.batch, &mut r.pool, &r.c),
-            )
-        })
+        b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.xconnect()))
     });
 
     let table = l2(2, 1024);
     let counters = L2Counters::new(&table);
     table.bridges[0].table.learn(key(1, &mac(1)), 0, 0);
     table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
-    let mut rig = Rig::new(2);
+    let mut rig = Rig::with_members(2);
     g.bench_function("bridge_learned", |b| {
         b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
     });
@@ -182,8 +115,8 @@ fn forwarding(c: &mut Criterion) {
     table.bridges[0].table.learn(key(1, &mac(1)), 0, 0);
     table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
     table.bridges[0].table.learn(key(1, &mac(3)), 1, 0);
-    let mut rig = Rig::new(2);
-    rig.write_frames(|h| mac(2 + u32::from(h % 2)), |_| mac(1));
+    let mut rig = Rig::with_members(2);
+    rig.write_macs(|h| mac(2 + u32::from(h % 2)), |_| mac(1));
     g.bench_function("bridge_per_frame", |b| {
         b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
     });
@@ -195,7 +128,7 @@ fn forwarding(c: &mut Criterion) {
         table.bridges[0].table.learn(key(1, &mac(1000 + n)), 1, 0);
     }
     table.bridges[0].table.learn(key(1, &mac(1)), 0, 0);
-    let mut rig = Rig::new(2);
+    let mut rig = Rig::with_members(2);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -211,7 +144,7 @@ fn forwarding(c: &mut Criterion) {
                     let dsts: Vec<u32> = (0..N)
                         .map(|_| 1000 + (next() % u64::from(MANY)) as u32)
                         .collect();
-                    r.write_frames(|h| mac(dsts[h as usize]), |_| mac(1));
+                    r.write_macs(|h| mac(dsts[h as usize]), |_| mac(1));
                 },
                 |r| r.bridge(&table, &counters),
             )
@@ -221,7 +154,7 @@ fn forwarding(c: &mut Criterion) {
     let table = l2(2, 1 << 22);
     let counters = L2Counters::new(&table);
     table.bridges[0].table.learn(key(1, &mac(2)), 1, 0);
-    let mut rig = Rig::new(2);
+    let mut rig = Rig::with_members(2);
     let mut fresh = 1_000_000u32;
     g.bench_function("learn_new", |b| {
         b.iter_custom(|iters| {
@@ -230,7 +163,7 @@ fn forwarding(c: &mut Criterion) {
                 |r| {
                     let base = fresh;
                     fresh += u32::from(N);
-                    r.write_frames(|_| mac(2), |h| mac(base + u32::from(h)));
+                    r.write_macs(|_| mac(2), |h| mac(base + u32::from(h)));
                 },
                 |r| r.bridge(&table, &counters),
             )
@@ -239,8 +172,8 @@ fn forwarding(c: &mut Criterion) {
 
     let table = l2(5, 1024);
     let counters = L2Counters::new(&table);
-    let mut rig = Rig::new(5);
-    rig.write_frames(|_| [0xff; 6], |_| mac(1));
+    let mut rig = Rig::with_members(5);
+    rig.write_macs(|_| [0xff; 6], |_| mac(1));
     g.bench_function("flood_4", |b| {
         b.iter_custom(|iters| rig.run(iters, |_| {}, |r| r.bridge(&table, &counters)))
     });

@@ -24,12 +24,12 @@ mod common;
 
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::lpm::{criterion_runs, delete_report, load_report, lookup_rounds, print_mix};
 use common::tables::{mask6, routes6};
-use common::{mhz, rounds, Rng, BATCH};
-use criterion::Criterion;
-use vnf::l3::lpm6::{DEFAULT_GROUPS, MAX_NEXT_HOP};
+use common::{mhz, print_huge_pages, Rng};
+use vnf::l3::lpm6::DEFAULT_GROUPS;
 use vnf::l3::{Lpm6, NO_ROUTE};
 
 const ROUTES: u32 = 100_000;
@@ -54,80 +54,10 @@ fn dpdk_routes(rng: &mut Rng, n: usize) -> Vec<(u128, u8)> {
     v
 }
 
-fn bulk<const N: usize>(t: &Lpm6, addrs: &[u128; BATCH]) -> u64 {
-    let mut misses = 0;
-    for c in addrs.chunks_exact(N) {
-        let hops = t.lookup_bulk::<N>(c.try_into().expect("chunks of N"));
-        misses += hops.iter().filter(|&&h| h == NO_ROUTE).count() as u64;
-    }
-    misses
-}
-
 /// An address inside a random one of `routes`.
 fn inside(routes: &[(u128, u8)], rng: &mut Rng) -> u128 {
     let (p, l) = routes[rng.below(routes.len() as u32) as usize];
     p | (rng.u128() & !mask6(l))
-}
-
-fn print_mix(routes: &[(u128, u8)]) {
-    let mut depths = [0u32; 129];
-    for r in routes {
-        depths[usize::from(r.1)] += 1;
-    }
-    print!("depth mix:");
-    for (d, &n) in depths.iter().enumerate().filter(|x| *x.1 > 0) {
-        print!(" /{d} {:.2}%", f64::from(n) * 100.0 / routes.len() as f64);
-    }
-    println!();
-}
-
-/// Loads `routes` into `t`; prints and returns the time.
-fn load(t: &mut Lpm6, routes: &[(u128, u8)], mhz: f64, what: &str) {
-    let start = Instant::now();
-    for (i, &(p, l)) in routes.iter().enumerate() {
-        t.insert(p, l, i as u32 & MAX_NEXT_HOP).expect("insert");
-    }
-    let load = start.elapsed();
-    println!(
-        "{what}: {:.1} ms for {} routes, {:.0} ns = {:.0} cycles per route; {} groups",
-        load.as_secs_f64() * 1e3,
-        routes.len(),
-        load.as_nanos() as f64 / routes.len() as f64,
-        load.as_nanos() as f64 * mhz / 1000.0 / routes.len() as f64,
-        t.groups_used()
-    );
-}
-
-/// Single and bulk lookups of addresses from `addr`.
-fn all(
-    t: &Lpm6,
-    rng: &mut Rng,
-    n_rounds: usize,
-    mhz: f64,
-    addr: &dyn Fn(&mut Rng) -> u128,
-    what: &str,
-) {
-    let report = |name: &str, (cycles, fails): (f64, f64)| {
-        println!("{name} {what}: {cycles:.1} cycles (fails = {fails:.1}%)");
-    };
-    report(
-        "lookup",
-        rounds(rng, n_rounds, mhz, addr, |a| {
-            a.iter().filter(|&&a| t.lookup(a).is_none()).count() as u64
-        }),
-    );
-    report(
-        "lookup_bulk 8",
-        rounds(rng, n_rounds, mhz, addr, |a| bulk::<8>(t, a)),
-    );
-    report(
-        "lookup_bulk 16",
-        rounds(rng, n_rounds, mhz, addr, |a| bulk::<16>(t, a)),
-    );
-    report(
-        "lookup_bulk 32",
-        rounds(rng, n_rounds, mhz, addr, |a| bulk::<32>(t, a)),
-    );
 }
 
 fn main() {
@@ -142,33 +72,25 @@ fn main() {
     print_mix(&routes);
 
     let mut t = Lpm6::new(DEFAULT_GROUPS).expect("table");
-    load(&mut t, &routes, mhz, "load into a new table");
-    if let Ok(s) = std::fs::read_to_string("/proc/self/smaps_rollup") {
-        if let Some(l) = s.lines().find(|l| l.starts_with("AnonHugePages")) {
-            println!("{l} (transparent huge pages in use)");
-        }
-    }
+    load_report(&mut t, &routes, mhz, "load into a new table");
+    print_huge_pages("");
     let hit = |rng: &mut Rng| inside(&routes, rng);
-    all(&t, &mut rng, n_rounds, mhz, &hit, "(inside routes)");
-    all(&t, &mut rng, n_rounds, mhz, &global, "(random in 2000::/3)");
-
-    criterion_runs(&t, &routes, full);
-
-    let start = Instant::now();
-    for &(p, l) in &routes {
-        t.delete(p, l).expect("delete");
-    }
-    let del = start.elapsed();
-    println!(
-        "delete: {:.1} ms, {:.0} cycles per route; {} routes and {} groups left",
-        del.as_secs_f64() * 1e3,
-        del.as_nanos() as f64 * mhz / 1000.0 / routes.len() as f64,
-        t.len(),
-        t.groups_used()
+    lookup_rounds(&t, &mut rng, n_rounds, mhz, &hit, " (inside routes)");
+    lookup_rounds(
+        &t,
+        &mut rng,
+        n_rounds,
+        mhz,
+        &global,
+        " (random in 2000::/3)",
     );
+
+    criterion_runs(&t, "lpm6_100k_inside_routes", full, hit);
+
+    delete_report(&mut t, &routes, mhz);
     // The first load also paid for the kernel zeroing the pages as they were first
     // written; DPDK's figure does not (its tables are zeroed at creation).
-    load(&mut t, &routes, mhz, "reload (pages already there)");
+    load_report(&mut t, &routes, mhz, "reload (pages already there)");
     drop(t);
 
     dpdk_method(&mut rng, if full { 256 } else { 2 }, mhz);
@@ -191,7 +113,7 @@ fn dpdk_method(rng: &mut Rng, iterations: usize, mhz: f64) {
         .collect();
     println!("dpdk-method: 1000 random prefixes, length uniform in 1..=128, {IPS} addresses");
     let mut t = Lpm6::new(1 << 16).expect("table");
-    load(&mut t, &small, mhz, "load (dpdk-method)");
+    load_report(&mut t, &small, mhz, "load (dpdk-method)");
     let time = |f: &mut dyn FnMut() -> u64| {
         let mut misses = 0;
         let start = Instant::now();
@@ -232,36 +154,4 @@ fn dpdk_method(rng: &mut Rng, iterations: usize, mhz: f64) {
         "delete (dpdk-method): {:.0} cycles per route",
         start.elapsed().as_nanos() as f64 * mhz / 1000.0 / small.len() as f64
     );
-}
-
-fn criterion_runs(t: &Lpm6, routes: &[(u128, u8)], full: bool) {
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-        .configure_from_args();
-    let mut rng = Rng(0x5eed);
-    // 16 MB of addresses: reading them streams, the table lookups miss.
-    let addrs: Vec<u128> = (0..if full { 1 << 20 } else { BATCH })
-        .map(|_| inside(routes, &mut rng))
-        .collect();
-    let mut g = c.benchmark_group("lpm6_100k_inside_routes");
-    g.throughput(criterion::Throughput::Elements(BATCH as u64));
-    let mut chunks = addrs.chunks_exact(BATCH).cycle();
-    g.bench_function("single", |b| {
-        b.iter(|| {
-            let a = chunks.next().expect("cycle");
-            a.iter().filter(|&&a| t.lookup(a).is_none()).count()
-        })
-    });
-    let mut chunks = addrs.chunks_exact(BATCH).cycle();
-    g.bench_function("bulk8", |b| {
-        b.iter(|| bulk::<8>(t, chunks.next().expect("cycle").try_into().expect("batch")))
-    });
-    let mut chunks = addrs.chunks_exact(BATCH).cycle();
-    g.bench_function("bulk16", |b| {
-        b.iter(|| bulk::<16>(t, chunks.next().expect("cycle").try_into().expect("batch")))
-    });
-    g.finish();
-    c.final_summary();
 }

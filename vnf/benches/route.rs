@@ -40,26 +40,23 @@
 //!
 //! `cargo bench -p vnf --bench route` (add `-- --quick` for a short run).
 
-// This file uses the route tables, the rings, `Rng` and `mhz`; the rest is for the LPM
-// benchmarks.
+// This file uses the route tables, the rings, `Rng`, `mhz` and criterion's settings; the
+// rest is for the LPM benchmarks.
 #[allow(dead_code)]
 mod common;
 
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::rings::{self, LEN, N};
 use common::tables::{mask4, routes4, routes6};
-use common::{mhz, Rng};
-use criterion::{BenchmarkId, Criterion, Throughput};
+use common::{config, mhz, print_huge_pages, Rng};
+use criterion::measurement::WallTime;
+use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use packet::{Batch, Pool};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use common::rings::{rings, Queue, BUF, LEN, N, TX_BUFS};
-use virtio::net::VNET_HDR_LEN;
-use virtio::QueueCounters;
 use vnf::l2::{Outputs, L2};
 use vnf::l3::forward::{v4_of_key, Ctx, L3Counters, L3Worker, Tx};
 use vnf::l3::router::NextHop;
@@ -68,94 +65,25 @@ use vnf::l3::{checksum, ipv4, ipv6, Lpm4Table, Router, NO_ROUTE};
 // ---------------------------------------------------------------------------------
 // The rings (benches/common/rings.rs) and the worker's state around them.
 
-/// Port 0's (`a`) transmit ring, and a receive ring for each of `ports` ports.
-struct Rig {
-    mem: Arc<GuestMemoryMmap<()>>,
-    tx: Queue,
-    rx: Vec<Queue>,
-    pool: Pool,
-    batch: Batch,
-    /// The routing stage's input, as the worker's `Local::scratch`.
-    scratch: Batch,
-    out: Outputs,
-    c: QueueCounters,
-    /// The longest batch timed so far.
-    slowest: Duration,
-}
+/// Port `a`'s transmit ring and a receive ring for `a` and `b`; `local` is the routing
+/// stage's input, as the worker's `Local::scratch`.
+///
+/// The frames in the transmit buffers serve batch after batch: dequeue copies each into a
+/// packet buffer, and the router decrements the TTL and rewrites the Ethernet header of
+/// that copy only. So they go out with TTL 64 and a valid checksum every time, without
+/// any per-batch preparation in either the routed or the cross-connected runs (the
+/// comparison stays fair); only `route_random_dst` rewrites them, untimed, for new
+/// destinations (as bridge.rs's random benchmark).
+type Rig = rings::Rig<Batch>;
 
 impl Rig {
-    /// `outputs`: the worker's output batches, one per port and virtual port.
-    fn new(ports: usize, outputs: usize) -> Rig {
-        let (mem, tx, rx) = rings(ports);
+    /// A rig on which every batch must arrive whole on `b`. `outputs`: the worker's
+    /// output batches, one per port and virtual port.
+    fn routed(outputs: usize) -> Rig {
         Rig {
-            mem,
-            tx,
-            rx,
-            pool: Pool::new(1024).unwrap(),
-            batch: Batch::default(),
-            scratch: Batch::default(),
-            out: Outputs::new(outputs),
-            c: QueueCounters::default(),
-            slowest: Duration::ZERO,
+            whole_to: Some(1),
+            ..Rig::new(2, outputs)
         }
-    }
-
-    /// Writes the 64 transmit frames, `frame` filling each (outside any timing).
-    ///
-    /// The frames stay in guest memory: dequeue copies each into a packet buffer, and
-    /// the router decrements the TTL and rewrites the Ethernet header of that copy
-    /// only. So the same frames can be sent batch after batch with TTL 64 and a valid
-    /// checksum, without any per-batch preparation in either the routed or the
-    /// cross-connected runs (the comparison stays fair); only `route_random_dst`
-    /// rewrites them, untimed, for new destinations (as bridge.rs's random benchmark).
-    fn write_frames(&mut self, frame: impl Fn(u16, &mut [u8; LEN])) {
-        let mut f = [0u8; VNET_HDR_LEN + LEN];
-        for h in 0..N {
-            let e: &mut [u8; LEN] = (&mut f[VNET_HDR_LEN..]).try_into().expect("LEN");
-            e.fill(0);
-            frame(h, e);
-            self.mem
-                .write_slice(&f, GuestAddress(TX_BUFS + u64::from(h) * BUF))
-                .unwrap();
-        }
-    }
-
-    /// Times `iters` batches; `prepare` runs before each, untimed. Every batch must
-    /// arrive whole on port 1 (checked after each, untimed).
-    fn run(
-        &mut self,
-        iters: u64,
-        mut prepare: impl FnMut(&mut Rig),
-        mut op: impl FnMut(&mut Rig),
-    ) -> Duration {
-        let mut total = Duration::ZERO;
-        for i in 0..iters {
-            prepare(self);
-            self.tx.repost();
-            for q in &mut self.rx {
-                q.repost();
-            }
-            let t = Instant::now();
-            let n = self
-                .tx
-                .q
-                .dequeue(&mut self.pool, &mut self.batch, 0, 0, &self.c);
-            assert_eq!(n, N as usize);
-            op(self);
-            let took = t.elapsed();
-            total += took;
-            self.slowest = self.slowest.max(took);
-            let out = self.rx[1].drv.pending_used().unwrap();
-            assert_eq!(out, N, "batch {i}: {out} of {N} frames forwarded");
-        }
-        assert_eq!(self.c.total_drops(), 0, "no frame may be dropped");
-        total
-    }
-
-    fn xconnect(&mut self) {
-        self.rx[1]
-            .q
-            .enqueue(&mut self.batch, &mut self.pool, &self.c);
     }
 
     /// The experiment of `route_random_dst_prelookup`: looks up the IPv4 destinations
@@ -179,7 +107,7 @@ impl Rig {
             rx,
             pool,
             batch,
-            scratch,
+            local: scratch,
             out,
             c,
             ..
@@ -510,6 +438,33 @@ impl Samples {
         }
     }
 
+    /// Registers `name` in `g`: batches timed by [`Rig::run`], each call's time also
+    /// kept here.
+    fn bench_rig(
+        &self,
+        g: &mut BenchmarkGroup<'_, WallTime>,
+        name: &str,
+        rig: &mut Rig,
+        mut prepare: impl FnMut(&mut Rig),
+        mut stage: impl FnMut(&mut Rig),
+    ) {
+        let timed = |b: &mut Bencher<'_>| {
+            b.iter_custom(|iters| {
+                let d = rig.run(iters, &mut prepare, &mut stage);
+                self.add(name, d, iters);
+                d
+            })
+        };
+        // Criterion files a plain name's slash as `_`: a `function/parameter` name must
+        // go in as that kind of id to keep its place among earlier results.
+        match name.split_once('/') {
+            Some((function, parameter)) => {
+                g.bench_function(BenchmarkId::new(function, parameter), timed)
+            }
+            None => g.bench_function(name, timed),
+        };
+    }
+
     /// The median of the later half of the calls: criterion's samples, after its
     /// warm-up calls.
     fn median(&self, name: &str) -> Option<f64> {
@@ -522,13 +477,6 @@ impl Samples {
 }
 
 // ---------------------------------------------------------------------------------
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -597,11 +545,7 @@ fn benches<'s>(
             w.1.groups_used(),
         );
     }
-    if let Ok(s) = std::fs::read_to_string("/proc/self/smaps_rollup") {
-        if let Some(l) = s.lines().find(|l| l.starts_with("AnonHugePages")) {
-            println!("route: {l} (transparent huge pages in use)");
-        }
-    }
+    print_huge_pages("route: ");
     let rmac = router.ifaces[0].mac;
     let base = l2.router_base as usize;
     let outputs = l2.ports.len();
@@ -615,25 +559,14 @@ fn benches<'s>(
     let mut g = c.benchmark_group("route_64B");
     g.throughput(Throughput::Elements(u64::from(N)));
 
-    let mut rig = Rig::new(2, outputs);
+    let mut rig = Rig::routed(outputs);
     rig.write_frames(|_, e| udp4(e, rmac, SRC4, DST4));
-    g.bench_function("xconnect", |b| {
-        b.iter_custom(|iters| {
-            let d = rig.run(iters, |_| {}, |r| r.xconnect());
-            samples.add("xconnect", d, iters);
-            d
-        })
-    });
+    samples.bench_rig(&mut g, "xconnect", &mut rig, |_| {}, |r| r.xconnect());
 
-    let mut rig = Rig::new(2, outputs);
+    let mut rig = Rig::routed(outputs);
     rig.write_frames(|_, e| udp4(e, rmac, SRC4, DST4));
-    g.bench_function("route_one_flow", |b| {
-        b.iter_custom(|iters| {
-            let d = rig.run(iters, |_| {}, |r| r.route(&mut stage, 0));
-            samples.add("route_one_flow", d, iters);
-            d
-        })
-    });
+    let one_flow = |r: &mut Rig| r.route(&mut stage, 0);
+    samples.bench_rig(&mut g, "route_one_flow", &mut rig, |_| {}, one_flow);
 
     // The routing stage alone, without the rings: the same 64 frames routed again and
     // again, their destination MAC, TTL and checksum put back each time (10 bytes a
@@ -676,69 +609,32 @@ fn benches<'s>(
         });
     }
 
-    let mut rig = Rig::new(2, outputs);
-    let mut dst_rng = Rng(0xd57);
     let random_name = format!("route_random_dst/{}", count_name(routes.len()));
-    g.bench_function(
-        BenchmarkId::new("route_random_dst", count_name(routes.len())),
-        |b| {
-            b.iter_custom(|iters| {
-                let d = rig.run(
-                    iters,
-                    |r| {
-                        let dsts: Vec<u32> =
-                            (0..N).map(|_| inside4(&routes, &mut dst_rng)).collect();
-                        r.write_frames(|h, e| udp4(e, rmac, SRC4, dsts[h as usize]));
-                    },
-                    |r| r.route(&mut stage, 0),
-                );
-                samples.add(&random_name, d, iters);
-                d
-            })
-        },
-    );
+    let mut rig = Rig::routed(outputs);
+    let frames = random_frames(&routes, rmac);
+    let route = |r: &mut Rig| r.route(&mut stage, 0);
+    samples.bench_rig(&mut g, &random_name, &mut rig, frames, route);
 
     // Not a figure the issue asks for: what a bulk FIB stage could gain on random
     // destinations (the same frames, looked up for the whole batch first).
-    let mut rig = Rig::new(2, outputs);
-    let mut dst_rng = Rng(0xd57);
     let prelookup_name = format!("route_random_dst_prelookup/{}", count_name(routes.len()));
-    g.bench_function(
-        BenchmarkId::new("route_random_dst_prelookup", count_name(routes.len())),
-        |b| {
-            b.iter_custom(|iters| {
-                let d = rig.run(
-                    iters,
-                    |r| {
-                        let dsts: Vec<u32> =
-                            (0..N).map(|_| inside4(&routes, &mut dst_rng)).collect();
-                        r.write_frames(|h, e| udp4(e, rmac, SRC4, dsts[h as usize]));
-                    },
-                    |r| {
-                        r.prelookup(&router.fib4);
-                        r.route(&mut stage, 0)
-                    },
-                );
-                samples.add(&prelookup_name, d, iters);
-                d
-            })
-        },
-    );
+    let mut rig = Rig::routed(outputs);
+    let frames = random_frames(&routes, rmac);
+    let route = |r: &mut Rig| {
+        r.prelookup(&router.fib4);
+        r.route(&mut stage, 0)
+    };
+    samples.bench_rig(&mut g, &prelookup_name, &mut rig, frames, route);
 
-    let mut rig = Rig::new(2, outputs);
+    let mut rig = Rig::routed(outputs);
     rig.write_frames(|_, e| udp6(e, rmac, SRC6, DST6));
-    g.bench_function("route_v6_one_flow", |b| {
-        b.iter_custom(|iters| {
-            let d = rig.run(iters, |_| {}, |r| r.route(&mut stage, 0));
-            samples.add("route_v6_one_flow", d, iters);
-            d
-        })
-    });
+    let one_flow = |r: &mut Rig| r.route(&mut stage, 0);
+    samples.bench_rig(&mut g, "route_v6_one_flow", &mut rig, |_| {}, one_flow);
 
     // The updater runs from before the first call to after the last; its rate is taken
     // over the calls only (between them the reader is idle and the updater soon waits
     // for a grace period).
-    let mut rig = Rig::new(2, outputs);
+    let mut rig = Rig::routed(outputs);
     rig.write_frames(|_, e| udp4(e, rmac, SRC4, DST4));
     let stop = AtomicBool::new(false);
     let (mut changes, mut wall) = (0u64, Duration::ZERO);
@@ -840,6 +736,17 @@ fn benches<'s>(
             update_rate,
             slowest,
         )
+    }
+}
+
+/// The `prepare` of the random-destination benchmarks: each batch's frames rewritten
+/// for destinations inside random ones of `routes`, from the same seed for each
+/// benchmark so that they route the same frames.
+fn random_frames<'a>(routes: &'a [(u32, u8)], rmac: [u8; 6]) -> impl FnMut(&mut Rig) + 'a {
+    let mut dst_rng = Rng(0xd57);
+    move |r| {
+        let dsts: Vec<u32> = (0..N).map(|_| inside4(routes, &mut dst_rng)).collect();
+        r.write_frames(|h, e| udp4(e, rmac, SRC4, dsts[h as usize]));
     }
 }
 
