@@ -15,6 +15,7 @@ pub mod paths;
 pub mod pattern;
 mod process;
 pub mod readme;
+pub mod rig;
 pub mod stats;
 mod tempdir;
 pub mod testpmd;

@@ -4,151 +4,40 @@
 
 use std::time::{Duration, Instant};
 
-use virtio::user::{Config, QueuePair, VirtioUser};
-use vnf_tests::{serial, Stats, TempDir, Vnf};
+use vnf_tests::rig::{Rig, SETTLE};
+use vnf_tests::{serial, Stats};
 
-/// How long a frame may take to cross vnf (an adaptive worker may be asleep).
-const SETTLE: Duration = Duration::from_millis(300);
+/// The bridge's expectations: each frame sent must reach exactly the ports listed.
+trait Expect {
+    /// Sends `frame` and asserts that exactly the ports in `to` received one frame
+    /// each, equal to the frame given for that port.
+    fn expect(&mut self, from: &str, frame: &[u8], to: &[(&str, Vec<u8>)]);
 
-struct Rig {
-    vnf: Vnf,
-    names: Vec<&'static str>,
-    /// Queue pair 0 of each port.
-    qs: Vec<QueuePair>,
-    /// The other queue pairs of each port.
-    more: Vec<Vec<QueuePair>>,
-    _devs: Vec<VirtioUser>,
-    _dir: TempDir,
+    /// `expect`, sending on queue pair `pair`.
+    fn expect_on(&mut self, from: &str, pair: usize, frame: &[u8], to: &[(&str, Vec<u8>)]);
 }
 
-impl Rig {
-    /// vnf with `ports` (name, extra port settings) and the `bridges` section given.
-    fn start(label: &str, ports: &[(&'static str, &str)], bridges: &str) -> Rig {
-        Rig::start_with(label, 1, 1, ports, bridges)
-    }
-
-    /// `start` with `workers` workers and `pairs` queue pairs on every port.
-    fn start_with(
-        label: &str,
-        workers: u32,
-        pairs: u16,
-        ports: &[(&'static str, &str)],
-        bridges: &str,
-    ) -> Rig {
-        let dir = TempDir::new(label);
-        let mut manifest = format!("workers: {{ count: {workers} }}\nports:\n");
-        for (name, extra) in ports {
-            manifest.push_str(&format!(
-                "  - {{ name: {name}, type: vhost-user, socket: {}, queue_pairs: {pairs}{extra} }}\n",
-                dir.join(&format!("{name}.sock")).display()
-            ));
-        }
-        manifest.push_str(bridges);
-        let mut vnf = Vnf::start(&manifest, &[]);
-        let mut devs = Vec::new();
-        let mut qs = Vec::new();
-        let mut more = Vec::new();
-        for (name, _) in ports {
-            let sock = dir.join(&format!("{name}.sock"));
-            // The sockets appear as vnf's port threads start listening.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !sock.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // Transmit buffers large enough for jumbo frames (receive merges buffers).
-            let cfg = Config {
-                buf_size: 9216 + 32,
-                ..Config::new(pairs)
-            };
-            let mut dev = VirtioUser::connect_with(&sock, &cfg)
-                .unwrap_or_else(|e| vnf.fail(&format!("port {name}: {e}")));
-            let mut all = dev.take_pairs();
-            qs.push(all.remove(0));
-            more.push(all);
-            devs.push(dev);
-        }
-        Rig {
-            vnf,
-            names: ports.iter().map(|(n, _)| *n).collect(),
-            qs,
-            more,
-            _devs: devs,
-            _dir: dir,
-        }
-    }
-
-    fn port(&self, name: &str) -> usize {
-        self.names.iter().position(|n| *n == name).unwrap()
-    }
-
-    /// Sends `frame` on port `from`, then returns what every port received.
-    fn send(&mut self, from: &str, frame: &[u8]) -> Vec<Vec<Vec<u8>>> {
-        self.send_on(from, 0, frame)
-    }
-
-    /// `send` on queue pair `pair`.
-    fn send_on(&mut self, from: &str, pair: usize, frame: &[u8]) -> Vec<Vec<Vec<u8>>> {
-        let p = self.port(from);
-        let q = if pair == 0 {
-            &mut self.qs[p]
-        } else {
-            &mut self.more[p][pair - 1]
-        };
-        let sent = q.tx.send(1, |_, b| {
-            b[..frame.len()].copy_from_slice(frame);
-            frame.len()
-        });
-        assert_eq!(sent, 1, "the frontend had no free transmit buffer");
-        self.collect()
-    }
-
-    fn collect(&mut self) -> Vec<Vec<Vec<u8>>> {
-        let mut got = vec![Vec::new(); self.qs.len()];
-        let end = Instant::now() + SETTLE;
-        while Instant::now() < end {
-            for (i, q) in self.qs.iter_mut().enumerate() {
-                q.rx.recv(64, |f| got[i].push(f.to_vec()));
-                for q in &mut self.more[i] {
-                    q.rx.recv(64, |f| got[i].push(f.to_vec()));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        got
-    }
-
-    /// Sends and asserts that exactly the ports in `to` received one frame each, equal
-    /// to the frame given for that port.
+impl Expect for Rig {
     fn expect(&mut self, from: &str, frame: &[u8], to: &[(&str, Vec<u8>)]) {
         self.expect_on(from, 0, frame, to)
     }
 
-    /// `expect`, sending on queue pair `pair`.
     fn expect_on(&mut self, from: &str, pair: usize, frame: &[u8], to: &[(&str, Vec<u8>)]) {
-        let got = self.send_on(from, pair, frame);
-        for (i, name) in self.names.clone().iter().enumerate() {
-            let want: Vec<Vec<u8>> = to
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, f)| f.clone())
-                .collect();
-            if got[i] != want {
-                let stats = self.vnf.stats();
-                panic!(
-                    "frame from {from} ({}): port {name} received {:02x?}, expected {:02x?}\n{stats}",
-                    describe(frame),
-                    got[i].iter().map(|f| describe(f)).collect::<Vec<_>>(),
-                    want.iter().map(|f| describe(f)).collect::<Vec<_>>()
-                );
-            }
+        let got = self.send_on(from, pair, &[frame]);
+        if let Some(m) = got.mismatch(to) {
+            let stats = self.stats();
+            panic!(
+                "frame from {from} ({}): port {} received {:02x?}, expected {:02x?}\n{stats}",
+                describe(frame),
+                m.port,
+                m.have.iter().map(|f| describe(f)).collect::<Vec<_>>(),
+                m.want.iter().map(|f| describe(f)).collect::<Vec<_>>()
+            );
         }
-    }
-
-    fn stats(&mut self) -> Stats {
-        self.vnf.stats()
     }
 }
 
+/// A frame's length and first 22 bytes: addresses, two tags and the EtherType.
 fn describe(f: &[u8]) -> String {
     format!("{} bytes {:02x?}", f.len(), &f[..f.len().min(22)])
 }
@@ -285,8 +174,8 @@ fn one_burst_mixing_every_decision() {
         "bridges:\n  - { name: br0, members: [a, b, c] }\n",
     );
     // b and c announce themselves; a's senders are new to the bridge.
-    r.send("b", &frame(BCAST, mac(0xb), &[], 46, 0));
-    r.send("c", &frame(BCAST, mac(0xc), &[], 46, 0));
+    r.send("b", &[frame(BCAST, mac(0xb), &[], 46, 0)]);
+    r.send("c", &[frame(BCAST, mac(0xc), &[], 46, 0)]);
     // (destination, source) of each frame, all sent from a in one burst.
     let plan: Vec<([u8; 6], [u8; 6])> = (0..32u8)
         .map(|i| match i % 4 {
@@ -303,30 +192,20 @@ fn one_burst_mixing_every_decision() {
         .enumerate()
         .map(|(i, (d, s))| frame(*d, *s, &[], 46, i as u8))
         .collect();
-    let a = r.port("a");
-    let sent = r.qs[a].tx.send(frames.len(), |i, buf| {
-        buf[..frames[i].len()].copy_from_slice(&frames[i]);
-        frames[i].len()
-    });
-    assert_eq!(sent, frames.len());
-    let got = r.collect();
+    let got = r.send("a", &frames);
     let want = |to: u8| -> Vec<Vec<u8>> {
         (0..32)
             .filter(|i| i % 4 == 2 || (to == 0xb && i % 4 == 0) || (to == 0xc && i % 4 == 1))
             .map(|i| frames[i].clone())
             .collect()
     };
-    assert!(got[a].is_empty(), "a received {} frames", got[a].len());
     assert!(
-        got[r.port("b")] == want(0xb),
-        "b: {:02x?}",
-        got[r.port("b")]
+        got.on("a").is_empty(),
+        "a received {} frames",
+        got.on("a").len()
     );
-    assert!(
-        got[r.port("c")] == want(0xc),
-        "c: {:02x?}",
-        got[r.port("c")]
-    );
+    assert!(got.on("b") == want(0xb), "b: {:02x?}", got.on("b"));
+    assert!(got.on("c") == want(0xc), "c: {:02x?}", got.on("c"));
     let s = r.stats();
     assert_eq!(member_counter(&s, "br0", "a", "learned"), 3, "{s}");
     assert_eq!(member_counter(&s, "br0", "a", "rx_packets"), 32, "{s}");
@@ -534,10 +413,9 @@ fn bursts_arrive_complete_and_in_order() {
     );
     // Everyone announces itself so that all addresses are known.
     for (p, n) in [("a", 1), ("b", 2), ("c", 3)] {
-        r.send(p, &frame(BCAST, mac(n), &[], 46, 0));
+        r.send(p, &[frame(BCAST, mac(n), &[], 46, 0)]);
     }
     const TOTAL: u32 = 20_000;
-    let (a, b, c) = (r.port("a"), r.port("b"), r.port("c"));
     // Frame i goes to b when `to_b(i)`, else to c; its payload starts with i.
     let run = |r: &mut Rig, to_b: &dyn Fn(u32) -> bool| {
         let mut sent = 0u32;
@@ -548,7 +426,7 @@ fn bursts_arrive_complete_and_in_order() {
             // Keep well under the receivers' ring size in flight.
             let in_flight = sent - got[0].len() as u32 - got[1].len() as u32;
             let room = (256u32.saturating_sub(in_flight)).min(TOTAL - sent).min(32);
-            let n = r.qs[a].tx.send(room as usize, |i, buf| {
+            let n = r.pair("a", 0).tx.send(room as usize, |i, buf| {
                 let seq = sent + i as u32;
                 let dst = if to_b(seq) { mac(2) } else { mac(3) };
                 let f = frame(dst, mac(1), &[], 46, 0);
@@ -557,8 +435,8 @@ fn bursts_arrive_complete_and_in_order() {
                 f.len()
             });
             sent += n as u32;
-            for (k, port) in [b, c].into_iter().enumerate() {
-                r.qs[port].rx.recv(64, |f| {
+            for (k, port) in ["b", "c"].into_iter().enumerate() {
+                r.pair(port, 0).rx.recv(64, |f| {
                     got[k].push(u32::from_be_bytes(f[14..18].try_into().unwrap()));
                 });
                 next[k] = got[k].len() as u32;
@@ -590,8 +468,7 @@ fn bursts_arrive_complete_and_in_order() {
         "{s}"
     );
     assert_eq!(s.counter_or_zero("a", "all", "drops"), 0, "{s}");
-    assert!(r.collect().iter().all(Vec::is_empty));
-    let _ = c;
+    assert!(r.collect_for(SETTLE).total() == 0);
 }
 
 /// An address learned by one worker steers the frames another worker forwards: ports

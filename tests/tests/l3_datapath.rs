@@ -11,204 +11,61 @@
 //! that before a test starts, and counters are compared with their values after it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use virtio::user::{Config, QueuePair, VirtioUser};
-use vnf_tests::{serial, Stats, TempDir, Vnf};
+use vnf_tests::rig::{self, describe, Got, SETTLE};
+use vnf_tests::{serial, Stats};
 
 /// An IPv6 destination, a hop limit, and the ICMPv6 (type, code) expected back, if any.
 type Case6 = (Ipv6Addr, u8, Option<(u8, u8)>);
 
-/// How long a frame may take to cross vnf (an adaptive worker may be asleep).
-const SETTLE: Duration = Duration::from_millis(300);
-
 // ---------------------------------------------------------------------------------------
-// The rig: vnf plus one frontend per port.
+// The rig: vnf plus one frontend per port, past the router's announcements.
 // ---------------------------------------------------------------------------------------
 
 struct Rig {
-    vnf: Vnf,
-    names: Vec<&'static str>,
-    qs: Vec<QueuePair>,
+    io: rig::Rig,
     /// What the router sent when the ports attached (it announces its addresses).
     announced: Got,
     /// The counters once those announcements were out.
     base: Stats,
-    _devs: Vec<VirtioUser>,
-    _dir: TempDir,
 }
 
-/// What each port received, in arrival order.
-#[derive(Clone)]
-struct Got {
-    names: Vec<&'static str>,
-    frames: Vec<Vec<Vec<u8>>>,
-}
+// The tests send and receive through the shared rig as it is; only the expectations
+// and the counters' baseline are the router's own.
+impl Deref for Rig {
+    type Target = rig::Rig;
 
-impl Got {
-    fn on(&self, port: &str) -> &[Vec<u8>] {
-        let i = self.names.iter().position(|n| *n == port).unwrap();
-        &self.frames[i]
-    }
-
-    fn total(&self) -> usize {
-        self.frames.iter().map(Vec::len).sum()
+    fn deref(&self) -> &rig::Rig {
+        &self.io
     }
 }
 
-impl std::fmt::Display for Got {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (name, frames) in self.names.iter().zip(&self.frames) {
-            for fr in frames {
-                writeln!(f, "  on {name}: {}", describe(fr))?;
-            }
-        }
-        Ok(())
+impl DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut rig::Rig {
+        &mut self.io
     }
 }
 
 impl Rig {
     /// vnf with one worker, `ports` (name, extra port settings) and `rest` (the
     /// `bridges:` and `router:` sections) as its manifest.
-    fn start(label: &str, ports: &[(&'static str, &str)], rest: &str) -> Rig {
-        let dir = TempDir::new(label);
-        let mut manifest = String::from("workers: { count: 1 }\nports:\n");
-        for (name, extra) in ports {
-            manifest.push_str(&format!(
-                "  - {{ name: {name}, type: vhost-user, socket: {}{extra} }}\n",
-                dir.join(&format!("{name}.sock")).display()
-            ));
+    fn start(label: &str, ports: &[(&str, &str)], rest: &str) -> Rig {
+        let mut io = rig::Rig::start(label, ports, rest);
+        let announced = absorb_announcements(&mut io);
+        let base = io.stats();
+        Rig {
+            io,
+            announced,
+            base,
         }
-        manifest.push_str(rest);
-        let mut vnf = Vnf::start(&manifest, &[]);
-        let mut devs = Vec::new();
-        let mut qs = Vec::new();
-        for (name, _) in ports {
-            let sock = dir.join(&format!("{name}.sock"));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !sock.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // Transmit buffers large enough for jumbo frames (receive merges buffers).
-            let cfg = Config {
-                buf_size: 9216 + 32,
-                ..Config::new(1)
-            };
-            let mut dev = VirtioUser::connect_with(&sock, &cfg)
-                .unwrap_or_else(|e| vnf.fail(&format!("port {name}: {e}")));
-            qs.push(dev.take_pairs().remove(0));
-            devs.push(dev);
-        }
-        let mut r = Rig {
-            vnf,
-            names: ports.iter().map(|(n, _)| *n).collect(),
-            qs,
-            announced: Got {
-                names: Vec::new(),
-                frames: Vec::new(),
-            },
-            base: Stats::parse("").unwrap(),
-            _devs: devs,
-            _dir: dir,
-        };
-        r.announced = r.absorb_announcements();
-        r.base = r.stats();
-        r
-    }
-
-    /// Waits for the router's announcements (gratuitous ARP, duplicate address
-    /// detection) that follow the ports' attachment, so that the tests see only the
-    /// answers to what they send. The router looks for new attachments every 500 ms,
-    /// and ports that attach across a look are announced a look apart: the
-    /// announcements are over after 700 ms without any.
-    fn absorb_announcements(&mut self) -> Got {
-        let mut got = self.empty();
-        let start = Instant::now();
-        let mut last = None;
-        let mut seen = 0;
-        while start.elapsed() < Duration::from_secs(5) {
-            self.poll_into(&mut got);
-            if got.total() > seen {
-                seen = got.total();
-                last = Some(Instant::now());
-            }
-            if last.is_some_and(|t| t.elapsed() > Duration::from_millis(700)) {
-                return got;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        panic!("the router did not announce itself within 5 s:\n{got}");
     }
 
     /// A router counter's growth since the announcements (which count in
     /// `arp_requests`, `nd_solicits` and `tx_packets`).
     fn grown(&self, s: &Stats, iface: &str, key: &str) -> u64 {
         s.router_counter(iface, key) - self.base.router_counter(iface, key)
-    }
-
-    fn port(&self, name: &str) -> usize {
-        self.names.iter().position(|n| *n == name).unwrap()
-    }
-
-    /// Posts `frames` on port `from` in one burst (one index update, so vnf takes them
-    /// in one batch when there are at most 64).
-    fn inject(&mut self, from: &str, frames: &[Vec<u8>]) {
-        let p = self.port(from);
-        let sent = self.qs[p].tx.send(frames.len(), |i, b| {
-            b[..frames[i].len()].copy_from_slice(&frames[i]);
-            frames[i].len()
-        });
-        assert_eq!(
-            sent,
-            frames.len(),
-            "the frontend had no free transmit buffer"
-        );
-    }
-
-    fn poll_into(&mut self, got: &mut Got) {
-        for (i, q) in self.qs.iter_mut().enumerate() {
-            q.rx.recv(256, |f| got.frames[i].push(f.to_vec()));
-        }
-    }
-
-    fn empty(&self) -> Got {
-        Got {
-            names: self.names.clone(),
-            frames: vec![Vec::new(); self.qs.len()],
-        }
-    }
-
-    /// Everything that arrives within `time`.
-    fn collect_for(&mut self, time: Duration) -> Got {
-        let mut got = self.empty();
-        let end = Instant::now() + time;
-        while Instant::now() < end {
-            self.poll_into(&mut got);
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        got
-    }
-
-    /// Receives until `n` frames have arrived in all (or `timeout`), then a moment
-    /// more so that a frame too many shows up too.
-    fn wait_for(&mut self, n: usize, timeout: Duration) -> Got {
-        let mut got = self.empty();
-        let end = Instant::now() + timeout;
-        while got.total() < n && Instant::now() < end {
-            self.poll_into(&mut got);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let grace = Instant::now() + Duration::from_millis(5);
-        while Instant::now() < grace {
-            self.poll_into(&mut got);
-        }
-        got
-    }
-
-    /// Sends `frames` in one burst and returns what every port received.
-    fn send(&mut self, from: &str, frames: &[Vec<u8>]) -> Got {
-        self.inject(from, frames);
-        self.collect_for(SETTLE)
     }
 
     /// Sends `frames` in one burst and asserts that the ports received exactly the
@@ -220,37 +77,46 @@ impl Rig {
     }
 
     fn check(&mut self, got: &Got, what: &str, to: &[(&str, Vec<u8>)]) {
-        for name in self.names.clone() {
-            let want: Vec<Vec<u8>> = to
-                .iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, f)| f.clone())
-                .collect();
-            let have = got.on(name);
-            if have != want {
-                let stats = self.vnf.stats();
-                let mut why = format!(
-                    "{what}: port {name} received {} frame(s), expected {}\n",
-                    have.len(),
-                    want.len()
-                );
-                for (i, (h, w)) in have.iter().zip(&want).enumerate() {
-                    if h != w {
-                        why.push_str(&format!("frame {i}: {}\n", diff(h, w)));
-                    }
+        if let Some(m) = got.mismatch(to) {
+            let stats = self.stats();
+            let mut why = format!(
+                "{what}: port {} received {} frame(s), expected {}\n",
+                m.port,
+                m.have.len(),
+                m.want.len()
+            );
+            for (i, (h, w)) in m.have.iter().zip(&m.want).enumerate() {
+                if h != w {
+                    why.push_str(&format!("frame {i}: {}\n", diff(h, w)));
                 }
-                panic!("{why}received:\n{got}{stats}");
             }
+            panic!("{why}received:\n{got}{stats}");
         }
-    }
-
-    fn stats(&mut self) -> Stats {
-        self.vnf.stats()
     }
 }
 
-fn describe(f: &[u8]) -> String {
-    format!("{} bytes {:02x?}", f.len(), &f[..f.len().min(54)])
+/// Waits for the router's announcements (gratuitous ARP, duplicate address
+/// detection) that follow the ports' attachment, so that the tests see only the
+/// answers to what they send. The router looks for new attachments every 500 ms,
+/// and ports that attach across a look are announced a look apart: the
+/// announcements are over after 700 ms without any.
+fn absorb_announcements(io: &mut rig::Rig) -> Got {
+    let mut got = io.empty();
+    let start = Instant::now();
+    let mut last = None;
+    let mut seen = 0;
+    while start.elapsed() < Duration::from_secs(5) {
+        io.poll_into(&mut got);
+        if got.total() > seen {
+            seen = got.total();
+            last = Some(Instant::now());
+        }
+        if last.is_some_and(|t| t.elapsed() > Duration::from_millis(700)) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("the router did not announce itself within 5 s:\n{got}");
 }
 
 /// Where two frames first differ, with the bytes around it.
