@@ -604,13 +604,40 @@ fn static_neighbors_forward_both_families() {
     want.remove(30);
     r.expect("a", &broken, &want);
 
+    // The same for IPv6 (the batch goes whole too): every packet leaves with hop limit
+    // 63 and without the bytes some frames carry after the packet; then one packet with
+    // hop limit 1 in the middle gets time exceeded, and only it.
+    let flow6 = |i: u16| udp6(A_HOST6, B_HOST6, 64, 7, 8, &body[..usize::from(i % 40) + 1]);
+    let burst: Vec<Vec<u8>> = (0..64u16)
+        .map(|i| {
+            let mut f = eth(rmac(RA), A_MAC, IPV6, &flow6(i));
+            f.resize(f.len() + usize::from(i % 3) * 5, 0xee);
+            f
+        })
+        .collect();
+    let want: Vec<(&str, Vec<u8>)> = (0..64u16)
+        .map(|i| {
+            let mut p = flow6(i);
+            p[7] = 63;
+            ("b", eth(B_MAC, rmac(RB), IPV6, &p))
+        })
+        .collect();
+    r.expect("a", &burst, &want);
+    let mut expiring = burst.clone();
+    expiring[17][14 + 7] = 1;
+    let mut want = want;
+    want.remove(17);
+    let orig = &expiring[17][14..14 + 40 + 8 + 18];
+    want.push(("a", icmp6_error(RA, A_MAC, A_ROUTER6, (3, 0), [0; 4], orig)));
+    r.expect("a", &expiring, &want);
+
     let s = r.stats();
-    assert_eq!(r.grown(&s, "a", "rx_packets"), 6 + 2 * 64, "{s}");
-    assert_eq!(r.grown(&s, "b", "tx_packets"), 3 + 64 + 63, "{s}");
-    assert_eq!(r.grown(&s, "a", "tx_packets"), 1, "{s}");
+    assert_eq!(r.grown(&s, "a", "rx_packets"), 6 + 4 * 64, "{s}");
+    assert_eq!(r.grown(&s, "b", "tx_packets"), 3 + 2 * (64 + 63), "{s}");
+    assert_eq!(r.grown(&s, "a", "tx_packets"), 2, "{s}");
     assert_eq!(
         drops(&s, "a"),
-        owned(&[("bad_ip_header", 2), ("not_for_us", 2)]),
+        owned(&[("bad_ip_header", 2), ("not_for_us", 2), ("ttl_exceeded", 1)]),
         "{s}"
     );
     assert_eq!(drops(&s, "b"), vec![], "{s}");
