@@ -77,6 +77,9 @@ fn router_example_shows_each_kind_of_interface_route_and_neighbor() {
     assert!(interfaces.iter().any(|i| i.attach == Attach::Bridge));
     assert!(interfaces
         .iter()
+        .any(|i| i.attach == Attach::Bridge && i.name.tags.len() == 1));
+    assert!(interfaces
+        .iter()
         .flat_map(|i| &i.addresses)
         .any(|a| !a.is_v4()));
     let forwards = |what: &dyn Fn(usize) -> bool| {
