@@ -119,11 +119,7 @@ pub(super) fn bridge_access_batch(
         let member = &ing.bridge.members[first as usize];
         if member.plain && longest <= member.max_untagged {
             counters.members[member.counter].tx_packets.add(n as u64);
-            let o = &mut out.batches[member.port as usize];
-            if !o.is_empty() {
-                flush(member.port, o, pool);
-            }
-            std::mem::swap(o, batch);
+            out.hand_over(member.port, batch, pool, flush);
             return true;
         }
     }

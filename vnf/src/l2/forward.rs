@@ -57,6 +57,24 @@ impl Outputs {
             tx: Run::default(),
         }
     }
+
+    /// Makes `batch`, whole, the output batch of `port` (a batch that all goes one way
+    /// moves without touching its frames); what that output held goes out first, so
+    /// the order on the port is kept. `batch` is left empty.
+    #[inline]
+    pub fn hand_over(
+        &mut self,
+        port: u16,
+        batch: &mut Batch,
+        pool: &mut Pool,
+        flush: &mut dyn FnMut(u16, &mut Batch, &mut Pool),
+    ) {
+        let o = &mut self.batches[port as usize];
+        if !o.is_empty() {
+            flush(port, o, pool);
+        }
+        std::mem::swap(o, batch);
+    }
 }
 
 /// Frames counted for one member since the last change of member: consecutive frames
@@ -339,11 +357,7 @@ fn whole_batch(
     }
     ing.counters.rx_packets.add(n);
     counters.members[member.counter].tx_packets.add(n);
-    let o = &mut out.batches[member.port as usize];
-    if !o.is_empty() {
-        flush(member.port, o, pool);
-    }
-    std::mem::swap(o, batch);
+    out.hand_over(member.port, batch, pool, flush);
     true
 }
 

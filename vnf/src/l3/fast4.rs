@@ -164,11 +164,9 @@ impl Ctx<'_> {
             pkt.set_len(ETH_HEADER + usize::from(total));
         }
         let n = batch.len() as u64;
-        let out = &mut self.tx.out.batches[port as usize];
-        if !out.is_empty() {
-            (self.tx.flush)(port, out, self.tx.pool);
-        }
-        std::mem::swap(out, batch);
+        self.tx
+            .out
+            .hand_over(port, batch, self.tx.pool, self.tx.flush);
         self.counters.ifaces[oif as usize].tx_packets.add(n);
         true
     }
@@ -192,12 +190,19 @@ impl Ctx<'_> {
             NextHop::Gateway { iface, via } => (*iface, *via),
             _ => return None,
         };
+        let port = self.plain_port(oif, pkt.len() - ETH_HEADER)?;
+        Some((oif, key, port))
+    }
+
+    /// The port behind router interface `oif` if packets of up to `len` bytes leave
+    /// there as they are (a port or subinterface adding no tags, `len` within the
+    /// MTU): what the shortcuts of both families ask before they rewrite.
+    #[inline(always)]
+    pub(super) fn plain_port(&self, oif: u16, len: usize) -> Option<u16> {
         let out = &self.r.ifaces[oif as usize];
         match &out.egress {
-            Egress::Port { port, push }
-                if push.is_empty() && pkt.len() - ETH_HEADER <= out.mtu as usize =>
-            {
-                Some((oif, key, *port))
+            Egress::Port { port, push } if push.is_empty() && len <= out.mtu as usize => {
+                Some(*port)
             }
             _ => None,
         }

@@ -8,7 +8,7 @@ use packet::Batch;
 
 use super::forward::{Ctx, ETHERTYPE_IPV6};
 use super::ipv6;
-use super::router::{Egress, NextHop};
+use super::router::NextHop;
 use crate::l2::wire::ETH_HEADER;
 
 /// Bytes of Ethernet and IPv6 header the checks read.
@@ -69,10 +69,8 @@ impl Ctx<'_> {
             // Equal-cost paths go by each packet's ports: the general path chooses.
             _ => return false,
         };
-        let out = &self.r.ifaces[oif as usize];
-        let port = match &out.egress {
-            Egress::Port { port, push } if push.is_empty() && longest <= out.mtu as usize => *port,
-            _ => return false,
+        let Some(port) = self.plain_port(oif, longest) else {
+            return false;
         };
         // Only a look: if the neighbor needs asking, the general path asks, once.
         let Some(to) = self.r.neighbors.usable(oif, key, self.now) else {
@@ -80,7 +78,7 @@ impl Ctx<'_> {
         };
         let mut eth = [0u8; 12];
         eth[..6].copy_from_slice(&to);
-        eth[6..].copy_from_slice(&out.mac);
+        eth[6..].copy_from_slice(&self.r.ifaces[oif as usize].mac);
         for pkt in batch.iter_mut() {
             let Some(h) = pkt.data_mut().first_chunk_mut::<HEADERS>() else {
                 continue;
@@ -93,11 +91,9 @@ impl Ctx<'_> {
             pkt.set_len(ETH_HEADER + total);
         }
         let n = batch.len() as u64;
-        let o = &mut self.tx.out.batches[port as usize];
-        if !o.is_empty() {
-            (self.tx.flush)(port, o, self.tx.pool);
-        }
-        std::mem::swap(o, batch);
+        self.tx
+            .out
+            .hand_over(port, batch, self.tx.pool, self.tx.flush);
         self.counters.ifaces[oif as usize].tx_packets.add(n);
         true
     }
